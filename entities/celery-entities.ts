@@ -1,0 +1,62 @@
+import { Entity } from 'typeorm';
+import { InvalidOptionError } from '../lib/errors';
+import { describeValue } from '../lib/options';
+import { AbstractTaskMeta } from './abstract-task-meta';
+import { AbstractTaskSetMeta } from './abstract-task-set-meta';
+
+/** Like Celery's `database_table_names`, `database_table_schemas` and its sequence names. */
+export interface CeleryEntityOptions {
+  /** @defaultValue "celery_taskmeta" */
+  taskTable?: string;
+  /** @defaultValue "celery_tasksetmeta" */
+  groupTable?: string;
+  /** The schema of both tables and sequences. @defaultValue the connection's current schema */
+  schema?: string;
+  /** @defaultValue "task_id_sequence" */
+  taskSequence?: string;
+  /** @defaultValue "taskset_id_sequence" */
+  groupSequence?: string;
+}
+
+export const CELERY_ENTITY_DEFAULTS = Object.freeze({
+  taskTable: 'celery_taskmeta',
+  groupTable: 'celery_tasksetmeta',
+  taskSequence: 'task_id_sequence',
+  groupSequence: 'taskset_id_sequence',
+});
+
+const MAX_IDENTIFIER_BYTES = 63;
+
+function identifier(option: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > MAX_IDENTIFIER_BYTES || value.includes('\0')) {
+    throw new InvalidOptionError(
+      `Option ${option} is ${describeValue(value)}; it must be a non-empty name of at most ${MAX_IDENTIFIER_BYTES} bytes, ` +
+        'because PostgreSQL truncates longer identifiers and the table would not be found again. Pass a shorter name.',
+    );
+  }
+  return value;
+}
+
+/**
+ * Builds a TaskMeta/TaskSetMeta pair for other table names, a schema or other
+ * sequences. Register the returned classes in the DataSource's `entities` and
+ * pass them to the ResultBackend.
+ */
+export function defineCeleryEntities(options: CeleryEntityOptions = {}): { TaskMeta: typeof AbstractTaskMeta; TaskSetMeta: typeof AbstractTaskSetMeta } {
+  const taskTable = identifier('taskTable', options.taskTable, CELERY_ENTITY_DEFAULTS.taskTable);
+  const groupTable = identifier('groupTable', options.groupTable, CELERY_ENTITY_DEFAULTS.groupTable);
+  const taskSequence = identifier('taskSequence', options.taskSequence, CELERY_ENTITY_DEFAULTS.taskSequence);
+  const groupSequence = identifier('groupSequence', options.groupSequence, CELERY_ENTITY_DEFAULTS.groupSequence);
+  const schema = options.schema === undefined ? undefined : identifier('schema', options.schema, '');
+
+  class TaskMeta extends AbstractTaskMeta {
+    static override readonly idSequence = taskSequence;
+  }
+  class TaskSetMeta extends AbstractTaskSetMeta {
+    static override readonly idSequence = groupSequence;
+  }
+  Entity({ name: taskTable, schema })(TaskMeta);
+  Entity({ name: groupTable, schema })(TaskSetMeta);
+  return { TaskMeta, TaskSetMeta };
+}

