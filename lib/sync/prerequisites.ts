@@ -99,14 +99,15 @@ export async function createPrerequisites(runner: QueryRunner, dataSource: DataS
       // TypeORM only warns when an extension cannot be installed (no superuser, say); so do we,
       // but inside a savepoint, because a failed statement would poison the sync transaction.
       const savepoint = 'typeorm_result_backend_extension';
-      await runner.query(savepointSql(savepoint));
+      const inTransaction = runner.isTransactionActive;
+      if (inTransaction) await runner.query(savepointSql(savepoint));
       try {
         await runner.query(createExtensionSql(name));
-        await runner.query(releaseSavepointSql(savepoint));
+        if (inTransaction) await runner.query(releaseSavepointSql(savepoint));
         executed.push(createExtensionSql(name));
       } catch (error) {
         if (isRetryableSyncError(error)) throw error;
-        await runner.query(rollbackToSavepointSql(savepoint));
+        if (inTransaction) await runner.query(rollbackToSavepointSql(savepoint));
         logger.warn('extension could not be installed; install it as a superuser', { extension: name, error: String(error) });
       }
     }
