@@ -47,7 +47,7 @@ function print(label: string, rows: Tally[]): void {
   const lines = rows.map((t) => {
     const codes = [...t.codes].map(([c, k]) => `${c}×${k}`).join(', ') || '-';
     const median = [...t.allReadyMs].sort((a, b) => a - b)[Math.floor(t.allReadyMs.length / 2)] ?? 0;
-    return `    ${label.padEnd(6)} N=${String(t.n).padEnd(3)} trials=${t.trials} failed trials=${t.failedTrials} failed processes=${t.failedProcesses}/${t.n * t.trials} all-ready median=${Math.round(median)}ms errors: ${codes}`;
+    return `    ${label.padEnd(18)} N=${String(t.n).padEnd(3)} trials=${t.trials} failed trials=${t.failedTrials} failed processes=${t.failedProcesses}/${t.n * t.trials} all-ready median=${Math.round(median)}ms errors: ${codes}`;
   });
   console.log(lines.join('\n'));
 }
@@ -105,4 +105,43 @@ describe('Replicas that start together on a fresh database', function () {
     const failed = rows.reduce((sum, t) => sum + t.failedProcesses, 0);
     expect(failed, 'plain synchronize: true processes that failed').to.be.greaterThan(0);
   });
+
+  it('in a mixed fleet, the SafeSynchronizer half never fails while plain processes race around it', async () => {
+    const rows: Tally[] = [];
+    for (const { n, trials } of [{ n: 8, trials: 3 }, { n: 16, trials: 2 }]) {
+      const safe = tally(n / 2);
+      const plain = tally(n / 2);
+      for (let i = 0; i < trials; i++) {
+        await withFreshDatabase(`mixed_${n}`, async (db) => {
+          await precreate(db.url, `CREATE SCHEMA "${SEPARATE_SCHEMA}"`);
+          const configs = [...fleet(db.url, n / 2, 'plain'), ...fleet(db.url, n / 2, 'safe')];
+          const run = await runFleet(configs);
+          record(safe, run.reports.filter((r) => r.mode === 'safe'), run.allReadyMs);
+          record(plain, run.reports.filter((r) => r.mode === 'plain'), run.allReadyMs);
+        });
+      }
+      print(`mixed-safe of ${n}`, [safe]);
+      print(`mixed-plain of ${n}`, [plain]);
+      rows.push(safe);
+    }
+    for (const t of rows) expect(t.failedProcesses, `safe processes that failed: ${[...t.codes.keys()]}`).to.equal(0);
+  });
+
+  for (const [label, extra] of [
+    ['REPEATABLE READ', { isolationLevel: 'REPEATABLE READ' }],
+    ['SERIALIZABLE', { isolationLevel: 'SERIALIZABLE' }],
+    ['migrationsTransactionMode "none"', { transactionMode: 'none' }],
+  ] as const) {
+    it(`with a DataSource set to ${label}, 8 processes all succeed`, async () => {
+      const t = tally(8);
+      for (let i = 0; i < 2; i++) {
+        await withFreshDatabase('variant', async (db) => {
+          const run = await runFleet(fleet(db.url, 8, 'safe', extra));
+          record(t, run.reports, run.allReadyMs);
+        });
+      }
+      print(label.slice(0, 6), [t]);
+      expect(t.failedProcesses, `failures: ${[...t.codes.keys()]}`).to.equal(0);
+    });
+  }
 });
