@@ -35,7 +35,7 @@ async function main(): Promise<WorkerReport> {
     type: 'postgres',
     url: config.url,
     applicationName: `trb-fleet-${config.mode}-${process.pid}`,
-    poolSize: 3,
+    poolSize: 2,
     entities: config.entitySet === 'full' ? fullEntities : celeryEntities,
     synchronize: true,
     isolationLevel: config.isolationLevel,
