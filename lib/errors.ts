@@ -79,3 +79,124 @@ export class SchemaSyncError extends ResultBackendError {
     this.attempts = attempts;
   }
 }
+
+/** An argument of a ResultBackend call that cannot be stored as given. Nothing was written. */
+export class InvalidArgumentError extends ResultBackendError {
+  constructor(message: string, code = 'INVALID_ARGUMENT') {
+    super(code, message);
+  }
+}
+
+/** A task id that is not a non-empty string of at most 155 characters (Celery's column width). */
+export class InvalidTaskIdError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message, 'INVALID_TASK_ID');
+  }
+}
+
+/** A state that is neither one of Celery's nor registered in `customStates`. */
+export class UnknownStateError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message, 'UNKNOWN_STATE');
+  }
+}
+
+/** A value the codec cannot encode so that it reads back unchanged. */
+export class UnencodableResultError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message, 'UNENCODABLE_RESULT');
+  }
+}
+
+/** An encoded payload larger than `maxPayloadBytes`. */
+export class PayloadTooLargeError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message, 'PAYLOAD_TOO_LARGE');
+  }
+}
+
+/** Stored bytes that the codec cannot decode. */
+export class ResultDecodeError extends ResultBackendError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RESULT_DECODE_FAILED', message, options);
+  }
+}
+
+/** `waitForResult` or `joinGroup` ran out of time. The task may still finish later. */
+export class WaitTimeoutError extends ResultBackendError {
+  readonly taskIds: readonly string[];
+  readonly timeoutMs: number;
+
+  constructor(taskIds: readonly string[], timeoutMs: number) {
+    const which = taskIds.length === 1 ? `task ${taskIds[0]}` : `${taskIds.length} tasks (first: ${taskIds[0]})`;
+    super(
+      'WAIT_TIMEOUT',
+      `Waited ${timeoutMs} ms for ${which} to reach a ready state (SUCCESS, FAILURE or REVOKED), and it has not. ` +
+        'It may still be queued or running. Wait again with a longer timeoutMs, or check that a worker is consuming the task.',
+    );
+    this.taskIds = taskIds;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The task ended in FAILURE; the stored error is on this object, in Celery's shape. */
+export class TaskFailedError extends ResultBackendError {
+  readonly taskId: string;
+  readonly excType: string;
+  readonly excMessage: readonly unknown[];
+  readonly excModule: string | null;
+  readonly traceback: string | null;
+
+  constructor(taskId: string, stored: { excType: string; excMessage: readonly unknown[]; excModule: string | null }, traceback: string | null) {
+    super('TASK_FAILED', `Task ${taskId} failed with ${stored.excType}: ${stored.excMessage.map(String).join(', ')}. ` +
+      'The task raised this error itself; see traceback for where. Pass { propagate: false } to receive the error as a value instead.');
+    this.taskId = taskId;
+    this.excType = stored.excType;
+    this.excMessage = stored.excMessage;
+    this.excModule = stored.excModule;
+    this.traceback = traceback;
+  }
+}
+
+/** The task was revoked before it finished. */
+export class TaskRevokedError extends ResultBackendError {
+  readonly taskId: string;
+
+  constructor(taskId: string) {
+    super('TASK_REVOKED', `Task ${taskId} was revoked, so it has no result. Pass { propagate: false } to receive its stored state instead.`);
+    this.taskId = taskId;
+  }
+}
+
+/** `joinGroup` or `restoreGroup` named a group that was never saved, or was deleted. */
+export class GroupNotFoundError extends ResultBackendError {
+  readonly groupId: string;
+
+  constructor(groupId: string) {
+    super('GROUP_NOT_FOUND', `No group ${groupId} is stored. Save it with saveGroup(groupId, taskIds) before joining it, or check that it was not deleted or expired.`);
+    this.groupId = groupId;
+  }
+}
+
+/** The ResultBackend was closed while a call was waiting. */
+export class BackendClosedError extends ResultBackendError {
+  constructor() {
+    super('BACKEND_CLOSED', 'The ResultBackend was closed while this call was waiting. Create a new ResultBackend, or close it only after pending waits settle.');
+  }
+}
+
+/** A database error that is not transient, or a transient one that outlived its retries. */
+export class DatabaseError extends ResultBackendError {
+  readonly pgCode: string | undefined;
+
+  constructor(operation: string, pgCode: string | undefined, attempts: number, cause: unknown) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'DATABASE_ERROR',
+      `${operation} failed with ${pgCode ? `SQLSTATE ${pgCode}` : 'a connection error'} after ${attempts} attempt(s): ${message}. ` +
+        (attempts > 1 ? 'The error is transient but persisted; check the database and the network.' : 'It is not a transient error, so it was not retried; the cause holds the details.'),
+      { cause },
+    );
+    this.pgCode = pgCode;
+  }
+}

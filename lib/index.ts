@@ -27,3 +27,25 @@ export {
   CELERY_ENTITY_DEFAULTS,
 } from '../entities';
 export type { CeleryEntityOptions } from '../entities';
+export { ResultBackend, errorToCelery } from './backend/result-backend';
+export type { TaskResult, StoreMeta, StoreOutcome, WaitOptions, GroupMeta, CleanupOptions, CleanupOutcome } from './backend/result-backend';
+export type { ResultBackendOptions } from './options';
+export type { TaskEntityClass, GroupEntityClass } from './backend/tables';
+export { RESULT_BACKEND_DEFAULTS } from './options';
+export { jsonCodec } from './backend/codec';
+export type { ResultCodec } from './backend/codec';
+export { TaskState, READY_STATES } from './backend/states';
+export {
+  InvalidArgumentError,
+  InvalidTaskIdError,
+  UnknownStateError,
+  UnencodableResultError,
+  PayloadTooLargeError,
+  ResultDecodeError,
+  WaitTimeoutError,
+  TaskFailedError,
+  TaskRevokedError,
+  GroupNotFoundError,
+  BackendClosedError,
+  DatabaseError,
+} from './errors';

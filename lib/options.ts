@@ -1,5 +1,8 @@
 import { InvalidOptionError } from './errors';
 import { Logger, silentLogger } from './logger';
+import { ResultCodec, jsonCodec } from './backend/codec';
+import type { GroupEntityClass, TaskEntityClass } from './backend/tables';
+import { BUILTIN_STATES, MAX_STATE_LENGTH } from './backend/states';
 
 /** Options of {@link SafeSynchronizer}. Every field is optional; defaults are below. */
 export interface SafeSynchronizerOptions {
@@ -116,6 +119,150 @@ export function resolveSafeSynchronizerOptions(options: SafeSynchronizerOptions 
     lockKey,
     maxAttempts: requirePositiveInteger('maxAttempts', options.maxAttempts, SAFE_SYNCHRONIZER_DEFAULTS.maxAttempts),
     retryDelayMs: requireNonNegativeInteger('retryDelayMs', options.retryDelayMs, SAFE_SYNCHRONIZER_DEFAULTS.retryDelayMs),
+    logger: requireLogger(options.logger),
+  };
+}
+
+/** Options of {@link ResultBackend}. Every field is optional; defaults are in RESULT_BACKEND_DEFAULTS. */
+export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEntityClass> {
+  /**
+   * The entity classes of the two tables: subclasses of AbstractTaskMeta and
+   * AbstractTaskSetMeta, under any table name and schema. They must be
+   * registered in the DataSource.
+   * @defaultValue `{ task: TaskMeta, group: TaskSetMeta }`
+   */
+  entities?: { task?: TTask; group?: TGroup };
+  /**
+   * How values become bytes: `"json"`, or a {@link ResultCodec} of your own.
+   * @defaultValue "json"
+   */
+  codec?: ResultCodec | 'json';
+  /**
+   * How long finished results are kept before `cleanup()` removes them (Celery's `result_expires`).
+   * @defaultValue 86400000 (one day)
+   */
+  expiresMs?: number;
+  /**
+   * How long an unfinished row (PENDING, STARTED, RETRY, custom) may sit untouched before `cleanup()` removes it.
+   * @defaultValue 604800000 (seven days)
+   */
+  unfinishedExpiresMs?: number;
+  /**
+   * Rows deleted per statement by `cleanup()`, so no statement holds locks for long.
+   * @defaultValue 5000
+   */
+  cleanupBatchSize?: number;
+  /**
+   * Progress states of your own, accepted by storeResult. They are never ready.
+   * @defaultValue []
+   */
+  customStates?: readonly string[];
+  /**
+   * The largest encoded result, args or kwargs accepted, in bytes.
+   * @defaultValue 67108864 (64 MiB)
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Wake waiters through LISTEN/NOTIFY on one connection per backend. Turn it
+   * off where LISTEN does not work, such as behind PgBouncer in transaction
+   * mode; waiters then poll every `pollIntervalMs`.
+   * @defaultValue true
+   */
+  listen?: boolean;
+  /**
+   * With `listen: false`, how often waiters re-read their rows.
+   * @defaultValue 500
+   */
+  pollIntervalMs?: number;
+  /**
+   * With `listen: true`, how often pending waits are re-read anyway, to catch
+   * writers that do not NOTIFY (Celery itself) and a listener that reconnected. `0` turns it off.
+   * @defaultValue 2000
+   */
+  recheckIntervalMs?: number;
+  /**
+   * Retries of a statement that failed transiently (connection reset, 40001, 40P01, 57P01).
+   * @defaultValue 3
+   */
+  maxRetries?: number;
+  /**
+   * The first retry waits a random time up to this; each later one doubles it.
+   * @defaultValue 50
+   */
+  retryDelayMs?: number;
+  /** Where diagnostics go. @defaultValue a logger that says nothing */
+  logger?: Logger;
+}
+
+export const RESULT_BACKEND_DEFAULTS = Object.freeze({
+  expiresMs: 86_400_000,
+  unfinishedExpiresMs: 7 * 86_400_000,
+  cleanupBatchSize: 5000,
+  maxPayloadBytes: 64 * 1024 * 1024,
+  listen: true,
+  pollIntervalMs: 500,
+  recheckIntervalMs: 2000,
+  maxRetries: 3,
+  retryDelayMs: 50,
+});
+
+export interface ResolvedResultBackendOptions {
+  codec: ResultCodec;
+  expiresMs: number;
+  unfinishedExpiresMs: number;
+  cleanupBatchSize: number;
+  customStates: readonly string[];
+  maxPayloadBytes: number;
+  listen: boolean;
+  pollIntervalMs: number;
+  recheckIntervalMs: number;
+  maxRetries: number;
+  retryDelayMs: number;
+  logger: Logger;
+}
+
+function resolveCodec(codec: unknown): ResultCodec {
+  if (codec === undefined || codec === 'json') return jsonCodec;
+  const c = codec as Partial<ResultCodec> | null;
+  const methods = ['encodeResult', 'decodeResult', 'encodeGroup', 'decodeGroup', 'encodeArgs', 'decodeArgs'] as const;
+  if (c !== null && typeof c === 'object' && typeof c.name === 'string' && methods.every((m) => typeof c[m] === 'function')) return c as ResultCodec;
+  throw new InvalidOptionError(
+    `Option codec is ${describeValue(codec)}; it must be "json" or an object with a name and ${methods.join(', ')}. ` +
+      'Pass one of those, or leave it out for JSON.',
+  );
+}
+
+function resolveCustomStates(value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((s) => typeof s !== 'string' || s.length === 0 || s.length > MAX_STATE_LENGTH || BUILTIN_STATES.includes(s))) {
+    throw new InvalidOptionError(
+      `Option customStates is ${describeValue(value)}; it must be an array of new state names of 1 to ${MAX_STATE_LENGTH} characters ` +
+        "(Celery's status column width), none of them a built-in state. Pass e.g. ['PROGRESS'].",
+    );
+  }
+  return Object.freeze([...value]);
+}
+
+export function resolveResultBackendOptions(options: ResultBackendOptions = {}): ResolvedResultBackendOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError(`ResultBackend options are ${describeValue(options)}; they must be an object. Pass an object or nothing.`);
+  }
+  if (options.listen !== undefined && typeof options.listen !== 'boolean') {
+    throw new InvalidOptionError(`Option listen is ${describeValue(options.listen)}; it must be true or false. Pass a boolean, or leave it out for true.`);
+  }
+  const d = RESULT_BACKEND_DEFAULTS;
+  return {
+    codec: resolveCodec(options.codec),
+    expiresMs: requireNonNegativeInteger('expiresMs', options.expiresMs, d.expiresMs),
+    unfinishedExpiresMs: requireNonNegativeInteger('unfinishedExpiresMs', options.unfinishedExpiresMs, d.unfinishedExpiresMs),
+    cleanupBatchSize: requirePositiveInteger('cleanupBatchSize', options.cleanupBatchSize, d.cleanupBatchSize),
+    customStates: resolveCustomStates(options.customStates),
+    maxPayloadBytes: requirePositiveInteger('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes),
+    listen: options.listen ?? d.listen,
+    pollIntervalMs: requirePositiveInteger('pollIntervalMs', options.pollIntervalMs, d.pollIntervalMs),
+    recheckIntervalMs: requireNonNegativeInteger('recheckIntervalMs', options.recheckIntervalMs, d.recheckIntervalMs),
+    maxRetries: requireNonNegativeInteger('maxRetries', options.maxRetries, d.maxRetries),
+    retryDelayMs: requireNonNegativeInteger('retryDelayMs', options.retryDelayMs, d.retryDelayMs),
     logger: requireLogger(options.logger),
   };
 }

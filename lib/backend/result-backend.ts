@@ -1,0 +1,374 @@
+import type { Client, PoolConfig } from 'pg';
+import type { DataSource } from 'typeorm';
+import { TaskMeta } from '../../entities/task-meta';
+import { TaskSetMeta } from '../../entities/task-set-meta';
+import { GroupNotFoundError, InvalidArgumentError, ResultDecodeError, TaskFailedError, TaskRevokedError, UnsupportedDriverError } from '../errors';
+import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
+import type { SqlQuery } from '../sync/sql';
+import { withRetry } from './retry';
+import { ResultWaiter } from './result-waiter';
+import * as sql from './sql';
+import { TaskState } from './states';
+import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from './tables';
+import { MAX_ID_LENGTH, checkPayloadSize, validateOptionalText, validateRetries, validateState, validateTaskId } from './validate';
+
+/** A task's stored state, as Celery's `AsyncResult` would report it. */
+export interface TaskResult {
+  taskId: string;
+  status: string;
+  /** The decoded result; for FAILURE, the stored error as `{ exc_type, exc_message, exc_module }`. */
+  result: unknown;
+  /** When the task reached a ready state (UTC). */
+  dateDone: Date | null;
+  traceback: string | null;
+  name: string | null;
+  args: unknown;
+  kwargs: unknown;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
+}
+
+/** The extended fields Celery stores with `result_extended`, plus columns a TaskMeta subclass adds. */
+export interface StoreMeta {
+  traceback?: string | null;
+  name?: string | null;
+  args?: unknown;
+  kwargs?: unknown;
+  worker?: string | null;
+  retries?: number | null;
+  queue?: string | null;
+  /** Values for columns your TaskMeta subclass adds, by property name. */
+  extra?: Record<string, unknown>;
+}
+
+/** What a store did. `applied: false` means a ready state was already stored and this non-ready write was dropped. */
+export interface StoreOutcome {
+  applied: boolean;
+}
+
+export interface WaitOptions {
+  /** Give up after this long with a WaitTimeoutError. @defaultValue no limit */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Reject with TaskFailedError / TaskRevokedError (true), or resolve to the stored error (false). @defaultValue true */
+  propagate?: boolean;
+}
+
+/** A saved group: its id and its member task ids, in order. */
+export interface GroupMeta {
+  groupId: string;
+  taskIds: string[];
+  dateDone: Date | null;
+}
+
+export interface CleanupOptions {
+  /** Remove ready results finished longer ago than this. @defaultValue the backend's expiresMs */
+  olderThanMs?: number;
+  /** Remove unfinished rows untouched for longer than this. @defaultValue the backend's unfinishedExpiresMs */
+  unfinishedOlderThanMs?: number;
+}
+
+export interface CleanupOutcome {
+  tasks: number;
+  unfinishedTasks: number;
+  groups: number;
+}
+
+interface TaskRow {
+  task_id: string;
+  status: string | null;
+  result: Buffer | null;
+  date_done: Date | null;
+  traceback: string | null;
+  name: string | null;
+  args: Buffer | null;
+  kwargs: Buffer | null;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
+}
+
+interface PgDriverInternals {
+  postgres?: { Client: new (config: PoolConfig) => Client };
+  master?: { options: PoolConfig };
+}
+
+/**
+ * Stores, reads, waits for, groups, forgets and expires task results in
+ * Celery's tables, safely under concurrency. Every write is one statement.
+ */
+export class ResultBackend {
+  private readonly options: ResolvedResultBackendOptions;
+  private readonly taskEntity: TaskEntityClass;
+  private readonly groupEntity: GroupEntityClass;
+  private resolved: ResolvedTables | undefined;
+  private readonly waiter: ResultWaiter<TaskRow>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    options: ResultBackendOptions<TaskEntityClass, GroupEntityClass> = {},
+  ) {
+    const type = (dataSource?.options as { type?: unknown } | undefined)?.type;
+    if (type !== 'postgres') throw new UnsupportedDriverError(String(type));
+    this.options = resolveResultBackendOptions(options);
+    this.taskEntity = options.entities?.task ?? TaskMeta;
+    this.groupEntity = options.entities?.group ?? TaskSetMeta;
+    const listen = this.options.listen;
+    this.waiter = new ResultWaiter<TaskRow>({
+      fetch: (ids) => this.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, ids)),
+      connect: listen ? () => this.connectListener() : null,
+      channel: () => this.tables.channel,
+      intervalMs: listen ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
+      logger: this.options.logger,
+    });
+  }
+
+  /** Stores a task's state and result. Concurrent stores of one id leave one row; a ready state is never overwritten by a non-ready one. */
+  async storeResult(taskId: string, result: unknown, state: string, meta: StoreMeta = {}): Promise<StoreOutcome> {
+    const params = this.storeParams(taskId, result, state, meta);
+    const rows = await this.query('store result', sql.storeSql(this.tables, params));
+    return { applied: rows.length > 0 };
+  }
+
+  async markAsStarted(taskId: string, meta: Record<string, unknown> | null = null, extended?: StoreMeta): Promise<StoreOutcome> {
+    return this.storeResult(taskId, meta, TaskState.STARTED, extended);
+  }
+
+  async markAsDone(taskId: string, result: unknown, extended?: StoreMeta): Promise<StoreOutcome> {
+    return this.storeResult(taskId, result, TaskState.SUCCESS, extended);
+  }
+
+  /** Stores the error Celery's way, `{ exc_type, exc_message, exc_module }`, with the stack as traceback unless one is given. */
+  async markAsFailure(taskId: string, error: unknown, traceback?: string, extended?: StoreMeta): Promise<StoreOutcome> {
+    return this.storeResult(taskId, errorToCelery(error), TaskState.FAILURE, { ...extended, traceback: traceback ?? (error instanceof Error ? error.stack ?? null : null) });
+  }
+
+  async markAsRetry(taskId: string, error: unknown, traceback?: string, extended?: StoreMeta): Promise<StoreOutcome> {
+    return this.storeResult(taskId, errorToCelery(error), TaskState.RETRY, { ...extended, traceback: traceback ?? (error instanceof Error ? error.stack ?? null : null) });
+  }
+
+  async markAsRevoked(taskId: string, reason = 'revoked', extended?: StoreMeta): Promise<StoreOutcome> {
+    return this.storeResult(taskId, { exc_type: 'TaskRevokedError', exc_message: [reason], exc_module: 'celery.exceptions' }, TaskState.REVOKED, extended);
+  }
+
+  /** A task's stored state. An unknown id reads as PENDING with everything else null, as in Celery. */
+  async getTaskMeta(taskId: string): Promise<TaskResult> {
+    validateTaskId(taskId);
+    const [row] = await this.query<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
+    return row ? this.toResult(row) : pending(taskId);
+  }
+
+  /** Resolves to the task's result once it is ready. Wakes on NOTIFY, not on a poll. */
+  async waitForResult(taskId: string, options: WaitOptions = {}): Promise<unknown> {
+    validateTaskId(taskId);
+    const rows = await this.waiter.wait([taskId], validateTimeout(options.timeoutMs), options.signal);
+    return this.valueOf(this.toResult(rows.get(taskId)!), options.propagate ?? true);
+  }
+
+  /** Saves a group's member task ids, so any process can join it later. Saving the same id again replaces it. */
+  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
+    validateTaskId(groupId, 'group id');
+    if (!Array.isArray(taskIds)) throw new InvalidArgumentError(`taskIds is ${describeValue(taskIds)}; it must be an array of task ids. Pass the ids of the group's tasks, in order.`);
+    taskIds.forEach((id) => validateTaskId(id));
+    const bytes = checkPayloadSize('group', this.options.codec.encodeGroup(groupId, taskIds), this.options.maxPayloadBytes);
+    await this.query('save group', sql.saveGroupSql(this.tables, groupId, bytes!));
+  }
+
+  async restoreGroup(groupId: string): Promise<GroupMeta | null> {
+    validateTaskId(groupId, 'group id');
+    const [row] = await this.query<{ taskset_id: string; result: Buffer | null; date_done: Date | null }>('restore group', sql.selectGroupSql(this.tables, groupId));
+    if (!row) return null;
+    const taskIds = row.result ? this.decode(() => this.options.codec.decodeGroup(row.result!), `group ${groupId}`) : [];
+    return { groupId: row.taskset_id, taskIds, dateDone: row.date_done };
+  }
+
+  async deleteGroup(groupId: string): Promise<boolean> {
+    validateTaskId(groupId, 'group id');
+    return (await this.affected('delete group', sql.deleteGroupSql(this.tables, groupId))) > 0;
+  }
+
+  /** Every member's result, in task order, once all are ready: one query for all, then notifications for the missing ones. */
+  async joinGroup(groupId: string, options: WaitOptions = {}): Promise<unknown[]> {
+    const group = await this.restoreGroup(groupId);
+    if (!group) throw new GroupNotFoundError(groupId);
+    if (group.taskIds.length === 0) return [];
+    const rows = await this.waiter.wait(group.taskIds, validateTimeout(options.timeoutMs), options.signal);
+    return group.taskIds.map((id) => this.valueOf(this.toResult(rows.get(id)!), options.propagate ?? true));
+  }
+
+  /** Removes a task's row. Resolves to whether there was one. */
+  async forget(taskId: string): Promise<boolean> {
+    validateTaskId(taskId);
+    return (await this.affected('forget task', sql.deleteTaskSql(this.tables, taskId))) > 0;
+  }
+
+  /**
+   * Removes expired ready results and groups, and unfinished rows left
+   * untouched past their horizon, in batches so that no statement locks a big table for long.
+   */
+  async cleanup(options: CleanupOptions = {}): Promise<CleanupOutcome> {
+    const olderThan = validateTimeout(options.olderThanMs, 'olderThanMs') ?? this.options.expiresMs;
+    const unfinishedOlderThan = validateTimeout(options.unfinishedOlderThanMs, 'unfinishedOlderThanMs') ?? this.options.unfinishedExpiresMs;
+    const batch = this.options.cleanupBatchSize;
+    const t = this.tables;
+    const tasks = await this.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThan, batch, true), batch);
+    const groups = await this.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThan, batch, false), batch);
+    const unfinishedTasks = await this.drain('clean up unfinished tasks', () => sql.deleteUnfinishedBatchSql(t.task, unfinishedOlderThan, batch), batch);
+    await this.drain('stamp unfinished tasks', () => sql.stampUnfinishedBatchSql(t.task, batch), batch);
+    this.options.logger.info('cleanup done', { tasks, unfinishedTasks, groups });
+    return { tasks, unfinishedTasks, groups };
+  }
+
+  /** Stops the listener and rejects pending waits with BackendClosedError. The DataSource stays open. */
+  async close(): Promise<void> {
+    await this.waiter.close();
+  }
+
+  private get tables(): ResolvedTables {
+    this.resolved ??= resolveTables(this.dataSource, this.taskEntity, this.groupEntity);
+    return this.resolved;
+  }
+
+  private storeParams(taskId: string, result: unknown, state: string, meta: StoreMeta): sql.StoreParams {
+    validateTaskId(taskId);
+    validateState(state, this.options.customStates);
+    if (meta === null || typeof meta !== 'object') throw new InvalidArgumentError(`meta is ${describeValue(meta)}; it must be an object of extended fields. Pass an object, or leave it out.`);
+    const { codec, maxPayloadBytes: limit } = this.options;
+    const extra = Object.entries(meta.extra ?? {}).map(([property, value]) => {
+      const column = this.tables.extraColumns.get(property);
+      if (!column) {
+        throw new InvalidArgumentError(
+          `extra.${property} names no column of the task entity; only columns a TaskMeta subclass adds can be set here. ` +
+            `Add the column to your entity, or remove the field. Known: ${[...this.tables.extraColumns.keys()].join(', ') || 'none'}.`,
+        );
+      }
+      return [column, value] as const;
+    });
+    return {
+      taskId,
+      status: state,
+      traceback: validateOptionalText('traceback', meta.traceback),
+      name: validateOptionalText('name', meta.name, MAX_ID_LENGTH),
+      worker: validateOptionalText('worker', meta.worker, MAX_ID_LENGTH),
+      queue: validateOptionalText('queue', meta.queue, MAX_ID_LENGTH),
+      retries: validateRetries(meta.retries),
+      // Celery stores a None result as SQL NULL.
+      result: checkPayloadSize('result', result === null || result === undefined ? null : codec.encodeResult(result), limit),
+      args: checkPayloadSize('args', meta.args === undefined ? null : codec.encodeArgs(meta.args), limit),
+      kwargs: checkPayloadSize('kwargs', meta.kwargs === undefined ? null : codec.encodeArgs(meta.kwargs), limit),
+      extra,
+    };
+  }
+
+  private toResult(row: TaskRow): TaskResult {
+    const { codec } = this.options;
+    const what = `task ${row.task_id}`;
+    return {
+      taskId: row.task_id,
+      status: row.status ?? TaskState.PENDING,
+      result: row.result ? this.decode(() => codec.decodeResult(row.result!), what) : null,
+      dateDone: row.date_done,
+      traceback: row.traceback,
+      name: row.name,
+      args: row.args ? this.decode(() => codec.decodeArgs(row.args!), what) : null,
+      kwargs: row.kwargs ? this.decode(() => codec.decodeArgs(row.kwargs!), what) : null,
+      worker: row.worker,
+      retries: row.retries,
+      queue: row.queue,
+    };
+  }
+
+  private valueOf(meta: TaskResult, propagate: boolean): unknown {
+    if (!propagate || meta.status === TaskState.SUCCESS) return meta.result;
+    if (meta.status === TaskState.REVOKED) throw new TaskRevokedError(meta.taskId);
+    throw new TaskFailedError(meta.taskId, celeryToError(meta.result), meta.traceback);
+  }
+
+  private decode<T>(run: () => T, what: string): T {
+    try {
+      return run();
+    } catch (error) {
+      if (error instanceof ResultDecodeError) throw error;
+      throw new ResultDecodeError(
+        `The stored bytes of ${what} could not be decoded with the "${this.options.codec.name}" codec (${error instanceof Error ? error.message : String(error)}). ` +
+          'They were probably written by another codec, such as Celery\'s pickle; read them with the codec that wrote them.',
+        { cause: error },
+      );
+    }
+  }
+
+  private async query<T = Record<string, unknown>>(operation: string, q: SqlQuery): Promise<T[]> {
+    const { maxRetries, retryDelayMs } = this.options;
+    return withRetry(operation, maxRetries, retryDelayMs, async () => (await this.dataSource.query(q.text, q.values)) as T[]);
+  }
+
+  private async affected(operation: string, q: SqlQuery): Promise<number> {
+    const { maxRetries, retryDelayMs } = this.options;
+    return withRetry(operation, maxRetries, retryDelayMs, async () => {
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        return (await runner.query(q.text, q.values, true)).affected ?? 0;
+      } finally {
+        await runner.release();
+      }
+    });
+  }
+
+  private async drain(operation: string, next: () => SqlQuery, batch: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.affected(operation, next());
+      total += n;
+      if (n < batch) return total;
+    }
+  }
+
+  /** A connection of its own, outside TypeORM's pool, since LISTEN must stay on one session for good. */
+  private async connectListener(): Promise<Client> {
+    const driver = this.dataSource.driver as unknown as PgDriverInternals;
+    if (!driver.postgres || !driver.master) throw new InvalidArgumentError('The DataSource is not initialized, so there is no connection to LISTEN on. Initialize it before waiting for results.');
+    const client = new driver.postgres.Client(driver.master.options);
+    await client.connect();
+    return client;
+  }
+}
+
+function pending(taskId: string): TaskResult {
+  return { taskId, status: TaskState.PENDING, result: null, dateDone: null, traceback: null, name: null, args: null, kwargs: null, worker: null, retries: null, queue: null };
+}
+
+function validateTimeout(value: unknown, name = 'timeoutMs'): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(`${name} is ${describeValue(value)}; it must be a number of milliseconds from 0 up. Pass a non-negative number, or leave it out.`);
+  }
+  return value;
+}
+
+/** Python's builtins that JavaScript errors share a name with, so Celery rebuilds the same class. */
+const PYTHON_BUILTIN_ERRORS = new Set(['Exception', 'TypeError', 'SyntaxError', 'ReferenceError', 'ValueError', 'KeyError', 'RuntimeError', 'TimeoutError']);
+
+/** Celery's stored-error shape, from a JS error or from one already in that shape. */
+export function errorToCelery(error: unknown): { exc_type: string; exc_message: unknown[]; exc_module: string | null } {
+  if (error && typeof error === 'object' && typeof (error as { exc_type?: unknown }).exc_type === 'string') {
+    const e = error as { exc_type: string; exc_message?: unknown; exc_module?: unknown };
+    return { exc_type: e.exc_type, exc_message: Array.isArray(e.exc_message) ? e.exc_message : [e.exc_message ?? ''], exc_module: typeof e.exc_module === 'string' ? e.exc_module : null };
+  }
+  if (error instanceof Error) {
+    const type = error.name === 'Error' ? 'Exception' : error.name;
+    return { exc_type: type, exc_message: [error.message], exc_module: PYTHON_BUILTIN_ERRORS.has(type) ? 'builtins' : null };
+  }
+  return { exc_type: 'Exception', exc_message: [String(error)], exc_module: 'builtins' };
+}
+
+function celeryToError(result: unknown): { excType: string; excMessage: readonly unknown[]; excModule: string | null } {
+  const e = (result ?? {}) as { exc_type?: unknown; exc_message?: unknown; exc_module?: unknown };
+  const message = e.exc_message;
+  return {
+    excType: typeof e.exc_type === 'string' ? e.exc_type : 'Exception',
+    excMessage: Array.isArray(message) ? message : message === undefined ? [] : [message],
+    excModule: typeof e.exc_module === 'string' ? e.exc_module : null,
+  };
+}
+

@@ -1,0 +1,168 @@
+import type { Client, Notification } from 'pg';
+import { BackendClosedError, WaitTimeoutError } from '../errors';
+import type { Logger } from '../logger';
+import { listenSql } from './sql';
+import { isReadyState } from './states';
+
+/** The row fields the waiter needs to decide readiness; the rest is carried along. */
+export interface ReadyRow {
+  task_id: string;
+  status: string | null;
+}
+
+export interface WaiterOptions<R extends ReadyRow> {
+  /** Reads the current rows of these tasks in one query. */
+  fetch(taskIds: readonly string[]): Promise<R[]>;
+  /** Opens the dedicated LISTEN connection, or null to poll. */
+  connect: (() => Promise<Client>) | null;
+  /** Resolved lazily: the table names are known only once the DataSource is initialized. */
+  channel(): string;
+  /** Re-read period for pending waits: the poll interval, or the safety recheck under LISTEN (0 = none). */
+  intervalMs: number;
+  logger: Logger;
+}
+
+interface Wait<R> {
+  remaining: Set<string>;
+  rows: Map<string, R>;
+  resolve(rows: Map<string, R>): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Wakes waiters when their tasks become ready. One LISTEN connection per
+ * backend serves every waiter; a wait subscribes before it reads the rows, so
+ * a result stored in between is never missed. Notifications only say which
+ * task ids to re-read: the rows themselves come from the table.
+ */
+export class ResultWaiter<R extends ReadyRow> {
+  private readonly waits = new Map<string, Set<Wait<R>>>();
+  private client: Client | undefined;
+  private connecting: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly woken = new Set<string>();
+  private flushing = false;
+  private closed = false;
+
+  constructor(private readonly options: WaiterOptions<R>) {}
+
+  /** Resolves with every task's row once all are ready. */
+  async wait(taskIds: readonly string[], timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<Map<string, R>> {
+    if (this.closed) throw new BackendClosedError();
+    signal?.throwIfAborted();
+    await this.ensureListening();
+    let wait!: Wait<R>;
+    const settled = new Promise<Map<string, R>>((resolve, reject) => {
+      wait = { remaining: new Set(taskIds), rows: new Map(), resolve, reject };
+    });
+    for (const id of wait.remaining) {
+      if (!this.waits.has(id)) this.waits.set(id, new Set());
+      this.waits.get(id)!.add(wait);
+    }
+    this.schedule();
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => wait.reject(new WaitTimeoutError([...wait.remaining], timeoutMs)), timeoutMs);
+    // Rejections may land while the first read is in flight; they are awaited below.
+    settled.catch(() => undefined);
+    const onAbort = () => wait.reject(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    try {
+      // Subscribed above; now read once, so a result stored before the LISTEN took effect is seen here.
+      this.deliver(await this.options.fetch([...wait.remaining]));
+      return await settled;
+    } finally {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.forget(wait);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const error = new BackendClosedError();
+    for (const set of this.waits.values()) for (const w of set) w.reject(error);
+    this.waits.clear();
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private deliver(rows: readonly R[]): void {
+    for (const row of rows) {
+      if (!isReadyState(row.status)) continue;
+      for (const wait of this.waits.get(row.task_id) ?? []) {
+        wait.rows.set(row.task_id, row);
+        wait.remaining.delete(row.task_id);
+        if (wait.remaining.size === 0) wait.resolve(wait.rows);
+      }
+    }
+  }
+
+  private forget(wait: Wait<R>): void {
+    for (const [id, set] of this.waits) {
+      set.delete(wait);
+      if (set.size === 0) this.waits.delete(id);
+    }
+    this.schedule();
+  }
+
+  /** The periodic re-read runs only while someone waits. */
+  private schedule(): void {
+    const active = this.waits.size > 0 && this.options.intervalMs > 0 && !this.closed;
+    if (active && !this.timer) {
+      this.timer = setInterval(() => this.wake([...this.waits.keys()]), this.options.intervalMs);
+      this.timer.unref();
+    } else if (!active && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Batches wake-ups: many notifications in one tick become one query. */
+  private wake(taskIds: readonly string[]): void {
+    for (const id of taskIds) if (this.waits.has(id)) this.woken.add(id);
+    if (this.flushing || this.woken.size === 0) return;
+    this.flushing = true;
+    setImmediate(() => {
+      const ids = [...this.woken];
+      this.woken.clear();
+      this.options
+        .fetch(ids)
+        .then((rows) => this.deliver(rows))
+        .catch((error: unknown) => this.options.logger.warn('re-reading waited tasks failed; the next wake-up retries', { error: String(error) }))
+        .finally(() => {
+          this.flushing = false;
+          if (this.woken.size) this.wake([]);
+        });
+    });
+  }
+
+  private async ensureListening(): Promise<void> {
+    if (!this.options.connect || this.client) return;
+    this.connecting ??= this.listen().finally(() => (this.connecting = undefined));
+    await this.connecting;
+  }
+
+  private async listen(): Promise<void> {
+    const client = await this.options.connect!();
+    client.on('notification', (n: Notification) => {
+      if (n.channel === this.options.channel() && n.payload) this.wake([n.payload]);
+    });
+    client.on('error', (error: Error) => {
+      this.options.logger.warn('the LISTEN connection failed; reconnecting on the next wait, polling meanwhile', { error: error.message });
+      if (this.client === client) this.client = undefined;
+      client.end().catch(() => undefined);
+      // Whatever was notified while we were away is caught by re-reading every pending task.
+      this.wake([...this.waits.keys()]);
+      if (!this.closed && this.waits.size) void this.ensureListening().catch(() => undefined);
+    });
+    await client.query(listenSql(this.options.channel()));
+    if (this.closed) {
+      await client.end();
+      return;
+    }
+    this.client = client;
+  }
+}

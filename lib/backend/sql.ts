@@ -1,0 +1,143 @@
+/**
+ * Every statement the ResultBackend sends, as pure functions of the table
+ * names, so the SQL is unit-tested and read in one place. Dates are compared
+ * and written as naive UTC (`now() AT TIME ZONE 'UTC'`), as Celery writes
+ * them, whatever the session's TimeZone.
+ */
+import { READY_STATES } from './states';
+import type { SqlQuery } from '../sync/sql';
+
+export interface BackendTables {
+  /** Quoted, schema-qualified table names. */
+  task: string;
+  group: string;
+  /** Schema-qualified sequence names, as text for `::regclass`. */
+  taskSequence: string;
+  groupSequence: string;
+  /** The LISTEN/NOTIFY channel for ready results of the task table. */
+  channel: string;
+}
+
+export const UTC_NOW = "(now() AT TIME ZONE 'UTC')";
+
+const TASK_COLUMNS = 'task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue';
+const TASK_SELECT =
+  "task_id, status, result, (date_done AT TIME ZONE 'UTC') AS date_done, traceback, name, args, kwargs, worker, retries, queue";
+
+export interface StoreParams {
+  taskId: string;
+  status: string;
+  result: Buffer | null;
+  traceback: string | null;
+  name: string | null;
+  args: Buffer | null;
+  kwargs: Buffer | null;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
+  /** Columns a TaskMeta subclass adds: quoted column name to value. */
+  extra: readonly (readonly [string, unknown])[];
+}
+
+/**
+ * One statement: an upsert on the task_id key (so concurrent stores of one id
+ * never collide), the id drawn by an explicit nextval (so Celery-created
+ * tables, which have no column default, work), a ready state never
+ * overwritten by a non-ready one, and a NOTIFY, sent on commit, when the row
+ * is ready. Extended columns keep their stored value when a later write omits them.
+ * Returns one row when the write was applied, none when precedence refused it.
+ */
+export function storeSql(t: BackendTables, p: StoreParams): SqlQuery {
+  const values: unknown[] = [t.taskSequence, p.taskId, p.status, p.result, p.traceback, p.name, p.args, p.kwargs, p.worker, p.retries, p.queue, READY_STATES, t.channel];
+  const extraColumns = p.extra.map(([column]) => column);
+  const extraPlaceholders = p.extra.map(([, value]) => `$${values.push(value)}`);
+  const extraSets = extraColumns.map((c) => `, ${c} = EXCLUDED.${c}`).join('');
+  const text = `WITH stored AS (
+  INSERT INTO ${t.task} AS m (id, ${TASK_COLUMNS}${extraColumns.map((c) => `, ${c}`).join('')})
+  VALUES (nextval($1::text::regclass), $2::varchar, $3::varchar, $4::bytea, CASE WHEN $3::text = ANY($12::text[]) THEN ${UTC_NOW} END, $5::text, $6::varchar, $7::bytea, $8::bytea, $9::varchar, $10::int, $11::varchar${extraPlaceholders.map((x) => `, ${x}`).join('')})
+  ON CONFLICT (task_id) DO UPDATE SET
+    status = EXCLUDED.status, result = EXCLUDED.result, date_done = EXCLUDED.date_done, traceback = EXCLUDED.traceback,
+    name = COALESCE(EXCLUDED.name, m.name), args = COALESCE(EXCLUDED.args, m.args), kwargs = COALESCE(EXCLUDED.kwargs, m.kwargs),
+    worker = COALESCE(EXCLUDED.worker, m.worker), retries = COALESCE(EXCLUDED.retries, m.retries), queue = COALESCE(EXCLUDED.queue, m.queue)${extraSets}
+  WHERE m.status IS NULL OR NOT (m.status = ANY($12::text[])) OR EXCLUDED.status = ANY($12::text[])
+  RETURNING task_id, status
+)
+SELECT status, CASE WHEN status = ANY($12::text[]) THEN pg_notify($13::text, task_id) END AS notified FROM stored`;
+  return { text, values };
+}
+
+export function currentStatusSql(t: BackendTables, taskId: string): SqlQuery {
+  return { text: `SELECT status FROM ${t.task} WHERE task_id = $1`, values: [taskId] };
+}
+
+export function selectTaskSql(t: BackendTables, taskId: string): SqlQuery {
+  return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id = $1`, values: [taskId] };
+}
+
+/** One query for any number of tasks: what group joins and batched wake-ups use. */
+export function selectTasksSql(t: BackendTables, taskIds: readonly string[]): SqlQuery {
+  return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id = ANY($1::text[])`, values: [taskIds] };
+}
+
+export function deleteTaskSql(t: BackendTables, taskId: string): SqlQuery {
+  return { text: `DELETE FROM ${t.task} WHERE task_id = $1`, values: [taskId] };
+}
+
+export function saveGroupSql(t: BackendTables, groupId: string, result: Buffer): SqlQuery {
+  return {
+    text: `INSERT INTO ${t.group} AS g (id, taskset_id, result, date_done) VALUES (nextval($1::text::regclass), $2, $3, ${UTC_NOW})
+ON CONFLICT (taskset_id) DO UPDATE SET result = EXCLUDED.result, date_done = EXCLUDED.date_done`,
+    values: [t.groupSequence, groupId, result],
+  };
+}
+
+export function selectGroupSql(t: BackendTables, groupId: string): SqlQuery {
+  return { text: `SELECT taskset_id, result, (date_done AT TIME ZONE 'UTC') AS date_done FROM ${t.group} WHERE taskset_id = $1`, values: [groupId] };
+}
+
+export function deleteGroupSql(t: BackendTables, groupId: string): SqlQuery {
+  return { text: `DELETE FROM ${t.group} WHERE taskset_id = $1`, values: [groupId] };
+}
+
+/**
+ * Deletes up to `batch` rows finished before the cutoff. Small batches keep
+ * each statement's locks short on a big table; SKIP LOCKED lets two cleaners
+ * run at once without waiting on each other. Uses the date_done index.
+ */
+export function deleteExpiredBatchSql(table: string, olderThanMs: number, batch: number, readyOnly: boolean): SqlQuery {
+  const status = readyOnly ? ' AND status = ANY($3::text[])' : '';
+  return {
+    text: `DELETE FROM ${table} WHERE id IN (
+  SELECT id FROM ${table} WHERE date_done < ${UTC_NOW} - make_interval(secs => $1::float8 / 1000)${status}
+  LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    values: readyOnly ? [olderThanMs, batch, READY_STATES] : [olderThanMs, batch],
+  };
+}
+
+/**
+ * Celery leaves date_done NULL on unfinished rows, so they carry no age. The
+ * first cleanup that sees one stamps it; a later write of a non-ready state
+ * clears the stamp again. A row still unfinished a horizon after its stamp is abandoned.
+ */
+export function stampUnfinishedBatchSql(table: string, batch: number): SqlQuery {
+  return {
+    text: `UPDATE ${table} SET date_done = ${UTC_NOW} WHERE id IN (
+  SELECT id FROM ${table} WHERE date_done IS NULL AND (status IS NULL OR NOT (status = ANY($2::text[])))
+  LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+    values: [batch, READY_STATES],
+  };
+}
+
+export function deleteUnfinishedBatchSql(table: string, olderThanMs: number, batch: number): SqlQuery {
+  return {
+    text: `DELETE FROM ${table} WHERE id IN (
+  SELECT id FROM ${table} WHERE date_done < ${UTC_NOW} - make_interval(secs => $1::float8 / 1000)
+    AND (status IS NULL OR NOT (status = ANY($3::text[])))
+  LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    values: [olderThanMs, batch, READY_STATES],
+  };
+}
+
+export function listenSql(channel: string): string {
+  return `LISTEN "${channel.replace(/"/g, '""')}"`;
+}
