@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import {
+  InvalidArgumentError,
+  InvalidOptionError,
+  InvalidTaskIdError,
+  PayloadTooLargeError,
+  ResultBackend,
+  UnencodableResultError,
+  UnknownStateError,
+} from '../../lib';
+import { BackendFixture, openBackend, rejection } from '../support/backend';
+import { useTestDatabase } from '../support/database';
+import { query } from '../support/pg-client';
+
+describe('ResultBackend refuses bad input with a typed error and writes nothing', () => {
+  const db = useTestDatabase();
+  let f: BackendFixture;
+  beforeEach(async () => {
+    f = await openBackend(db.current().url, { customStates: ['PROGRESS'], maxPayloadBytes: 1024 });
+  });
+  afterEach(async () => f.close());
+
+  const cases: [string, (b: ResultBackend) => Promise<unknown>, Function, RegExp][] = [
+    ['an empty task id', (b) => b.storeResult('', 1, 'SUCCESS'), InvalidTaskIdError, /task id is an empty string.*1 to 155/],
+    ['a task id over 155 characters', (b) => b.storeResult('x'.repeat(156), 1, 'SUCCESS'), InvalidTaskIdError, /156 characters long/],
+    ['a task id that is not a string', (b) => b.storeResult(42 as unknown as string, 1, 'SUCCESS'), InvalidTaskIdError, /task id is 42/],
+    ['an unknown state', (b) => b.storeResult('t', 1, 'SUCESS'), UnknownStateError, /"SUCESS" is not one of Celery's.*customStates/],
+    ['a result with a BigInt', (b) => b.storeResult('t', { n: 10n }, 'SUCCESS'), UnencodableResultError, /BigInt 10n at result\.n/],
+    ['a circular result', (b) => { const o: Record<string, unknown> = {}; o.self = o; return b.storeResult('t', o, 'SUCCESS'); }, UnencodableResultError, /circular reference at result\.self/],
+    ['a function in the result', (b) => b.storeResult('t', [() => 1], 'SUCCESS'), UnencodableResultError, /a function at result\[0\]/],
+    ['NaN in the result', (b) => b.storeResult('t', { x: NaN }, 'SUCCESS'), UnencodableResultError, /number NaN/],
+    ['a Map in the result', (b) => b.storeResult('t', new Map([[1, 2]]), 'SUCCESS'), UnencodableResultError, /instance of Map/],
+    ['a payload over maxPayloadBytes', (b) => b.storeResult('t', 'x'.repeat(2000), 'SUCCESS'), PayloadTooLargeError, /2002 bytes, over the limit of 1024/],
+    ['args over maxPayloadBytes', (b) => b.storeResult('t', 1, 'SUCCESS', { args: ['y'.repeat(2000)] }), PayloadTooLargeError, /encoded args/],
+    ['a traceback that is not a string', (b) => b.storeResult('t', 1, 'FAILURE', { traceback: 12 as unknown as string }), InvalidArgumentError, /traceback is 12/],
+    ['a worker name over 155 characters', (b) => b.storeResult('t', 1, 'SUCCESS', { worker: 'w'.repeat(200) }), InvalidArgumentError, /worker .*200 characters/],
+    ['negative retries', (b) => b.storeResult('t', 1, 'RETRY', { retries: -1 }), InvalidArgumentError, /retries is -1/],
+    ['an extra field the entity does not have', (b) => b.storeResult('t', 1, 'SUCCESS', { extra: { tenant: 'a' } }), InvalidArgumentError, /extra\.tenant names no column/],
+    ['a negative wait timeout', (b) => b.waitForResult('t', { timeoutMs: -5 }), InvalidArgumentError, /timeoutMs is -5/],
+    ['a group id that is empty', (b) => b.saveGroup('', ['a']), InvalidTaskIdError, /group id is an empty string/],
+    ['a group member id that is too long', (b) => b.saveGroup('g', ['z'.repeat(300)]), InvalidTaskIdError, /300 characters long/],
+  ];
+
+  for (const [label, call, type, message] of cases) {
+    it(label, async () => {
+      const error = await rejection(call(f.backend));
+      expect(error).to.be.instanceOf(type);
+      expect((error as Error).message).to.match(message);
+      expect(await query(db.current().url, 'SELECT count(*)::int AS n FROM celery_taskmeta'), 'rows written').to.deep.equal([{ n: 0 }]);
+    });
+  }
+
+  it('accepts a registered custom state, which is never ready', async () => {
+    await f.backend.storeResult('t', { done: 3 }, 'PROGRESS');
+    expect((await f.backend.getTaskMeta('t')).status).to.equal('PROGRESS');
+    expect(await f.backend.forget('t')).to.equal(true);
+  });
+
+  it('refuses bad options when the backend is built', () => {
+    expect(() => new ResultBackend(f.ds, { maxPayloadBytes: -1 })).to.throw(InvalidOptionError, /maxPayloadBytes/);
+    expect(() => new ResultBackend(f.ds, { customStates: ['SUCCESS'] })).to.throw(InvalidOptionError, /customStates/);
+    expect(() => new ResultBackend(f.ds, { codec: 'yaml' as unknown as 'json' })).to.throw(InvalidOptionError, /codec is "yaml"/);
+    expect(() => new ResultBackend(f.ds, { listen: 'yes' as unknown as boolean })).to.throw(InvalidOptionError, /listen/);
+  });
+});
