@@ -3,7 +3,10 @@ import { Client } from 'pg';
 import type { WorkerConfig, WorkerReport } from './sync-worker';
 import { SEPARATE_SCHEMA } from '../fixtures/full-entities';
 import { withFreshDatabase } from '../support/database';
-import { runFleet } from '../support/fleet';
+import { join } from 'node:path';
+import { runFleet } from '../../examples/support/fleet';
+
+const SYNC_WORKER = join(__dirname, 'sync-worker.js');
 
 /** Codes that mean "two sessions created the same catalog object": the race itself. */
 const RACE_CODES = new Set(['23505', '42P07', '42P06', '42710', '40P01', 'XX000']);
@@ -73,7 +76,7 @@ describe('Replicas that start together on a fresh database', function () {
       const t = tally(n);
       for (let i = 0; i < trials; i++) {
         await withFreshDatabase(`safe_${n}`, async (db) => {
-          const run = await runFleet(fleet(db.url, n, 'safe'));
+          const run = await runFleet<WorkerConfig, WorkerReport>(fleet(db.url, n, 'safe'), SYNC_WORKER);
           record(t, run.reports, run.allReadyMs);
           const changed = run.reports.filter((r) => r.result?.changed);
           // Exactly one process found the database empty and built it; the rest found nothing to do.
@@ -94,7 +97,7 @@ describe('Replicas that start together on a fresh database', function () {
         await withFreshDatabase(`plain_${n}`, async (db) => {
           // Plain TypeORM never creates schemas; pre-create it so that every failure is the race.
           await precreate(db.url, `CREATE SCHEMA "${SEPARATE_SCHEMA}"`);
-          const run = await runFleet(fleet(db.url, n, 'plain'));
+          const run = await runFleet<WorkerConfig, WorkerReport>(fleet(db.url, n, 'plain'), SYNC_WORKER);
           record(t, run.reports, run.allReadyMs);
           for (const r of run.reports.filter((x) => !x.ok)) expect(RACE_CODES.has(r.code ?? ''), `unexpected failure: ${r.code} ${r.message}`).to.equal(true);
         });
@@ -115,7 +118,7 @@ describe('Replicas that start together on a fresh database', function () {
         await withFreshDatabase(`mixed_${n}`, async (db) => {
           await precreate(db.url, `CREATE SCHEMA "${SEPARATE_SCHEMA}"`);
           const configs = [...fleet(db.url, n / 2, 'plain'), ...fleet(db.url, n / 2, 'safe')];
-          const run = await runFleet(configs);
+          const run = await runFleet<WorkerConfig, WorkerReport>(configs, SYNC_WORKER);
           record(safe, run.reports.filter((r) => r.mode === 'safe'), run.allReadyMs);
           record(plain, run.reports.filter((r) => r.mode === 'plain'), run.allReadyMs);
         });
@@ -136,7 +139,7 @@ describe('Replicas that start together on a fresh database', function () {
       const t = tally(8);
       for (let i = 0; i < 2; i++) {
         await withFreshDatabase('variant', async (db) => {
-          const run = await runFleet(fleet(db.url, 8, 'safe', extra));
+          const run = await runFleet<WorkerConfig, WorkerReport>(fleet(db.url, 8, 'safe', extra), SYNC_WORKER);
           record(t, run.reports, run.allReadyMs);
         });
       }

@@ -1,9 +1,7 @@
 import { ChildProcess, fork } from 'node:child_process';
-import { join } from 'node:path';
-import type { WorkerConfig, WorkerReport } from '../concurrency/sync-worker';
 
-export interface FleetRun {
-  reports: WorkerReport[];
+export interface FleetRun<R> {
+  reports: R[];
   /** From the release of the barrier until the last process finished its initialization. */
   allReadyMs: number;
 }
@@ -13,10 +11,10 @@ export interface FleetRun {
  * its DataSource, then releases them all at once, like replicas that start
  * together against a new database.
  */
-export async function runFleet(configs: WorkerConfig[], script = join(__dirname, '..', 'concurrency', 'sync-worker.js')): Promise<FleetRun> {
+export async function runFleet<C, R>(configs: C[], script: string, onReleased?: () => void): Promise<FleetRun<R>> {
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
-  const done: Promise<WorkerReport>[] = [];
+  const done: Promise<R>[] = [];
   for (const config of configs) {
     const child = fork(script, [], { env: { ...process.env, TRB_WORKER_CONFIG: JSON.stringify(config) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
@@ -26,7 +24,7 @@ export async function runFleet(configs: WorkerConfig[], script = join(__dirname,
     }));
     done.push(new Promise((resolve, reject) => {
       child.on('message', (m: unknown) => {
-        if (typeof m === 'object' && m !== null && 'report' in m) resolve((m as { report: WorkerReport }).report);
+        if (typeof m === 'object' && m !== null && 'report' in m) resolve((m as { report: R }).report);
       });
       child.once('exit', (code) => reject(new Error(`worker exited with ${code} without a report`)));
     }));
@@ -37,6 +35,7 @@ export async function runFleet(configs: WorkerConfig[], script = join(__dirname,
     await Promise.all(ready);
     const released = performance.now();
     for (const child of children) child.send('go');
+    onReleased?.();
     const reports = await Promise.all(done);
     return { reports, allReadyMs: performance.now() - released };
   } finally {
