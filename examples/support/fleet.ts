@@ -20,13 +20,14 @@ export async function runFleet<C, R>(configs: C[], script: string, onReleased?: 
     children.push(child);
     ready.push(new Promise((resolve, reject) => {
       child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`unexpected first message ${JSON.stringify(m)}`))));
-      child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
+      child.once('close', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
     }));
     done.push(new Promise((resolve, reject) => {
       child.on('message', (m: unknown) => {
         if (typeof m === 'object' && m !== null && 'report' in m) resolve((m as { report: R }).report);
       });
-      child.once('exit', (code) => reject(new Error(`worker exited with ${code} without a report`)));
+      // 'close', not 'exit': only by then have all of its IPC messages been delivered.
+      child.once('close', (code) => reject(new Error(`worker exited with ${code} without a report`)));
     }));
   }
   // A worker that dies early rejects both of its promises; only the first is awaited.
