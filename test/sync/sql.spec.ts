@@ -1,0 +1,52 @@
+import { expect } from 'chai';
+import { deleteExpiredBatchSql, storeSql } from '../../lib/backend/sql';
+import { advisoryXactLockSql, createSequenceSql, lockHoldersSql, quoteIdent, setLockWaitSettingsSql } from '../../lib/sync/sql';
+
+const tables = { task: '"public"."celery_taskmeta"', group: '"public"."celery_tasksetmeta"', taskSequence: '"public"."task_id_sequence"', groupSequence: '"public"."taskset_id_sequence"', channel: 'trb_x' };
+const store = { taskId: 't', status: 'SUCCESS', result: null, traceback: null, name: null, args: null, kwargs: null, worker: null, retries: null, queue: null, extra: [] };
+
+describe('The SQL, as text', () => {
+  it('quotes identifiers the way quote_ident does, doubling embedded quotes', () => {
+    expect(quoteIdent('we"ird')).to.equal('"we""ird"');
+    expect(createSequenceSql('my schema', 'seq')).to.equal('CREATE SEQUENCE IF NOT EXISTS "my schema"."seq"');
+  });
+
+  it('takes the two-int advisory lock with int4 parameters, never a bigint key', () => {
+    expect(advisoryXactLockSql([1, -2])).to.deep.equal({ text: 'SELECT pg_advisory_xact_lock($1::int4, $2::int4)', values: [1, -2] });
+  });
+
+  it('looks up lock holders by the unsigned oids pg_locks shows for negative key halves', () => {
+    expect(lockHoldersSql([1, -2]).values).to.deep.equal([1, 4294967294]);
+    expect(lockHoldersSql([1, -2]).text).to.contain("l.locktype = 'advisory'").and.contain('l.objsubid = 2');
+  });
+
+  it('lifts statement_timeout while it bounds the lock wait with lock_timeout, transaction-locally', () => {
+    expect(setLockWaitSettingsSql(1500, true)).to.deep.equal({
+      text: "SELECT set_config('lock_timeout', $1, $2), set_config('statement_timeout', '0', $2)",
+      values: ['1500ms', true],
+    });
+  });
+
+  it('stores with one upsert that draws the id from the sequence and keeps a ready state', () => {
+    const { text, values } = storeSql(tables, store);
+    expect(text).to.contain('nextval($1::text::regclass)');
+    expect(text).to.contain('ON CONFLICT (task_id) DO UPDATE');
+    expect(text).to.contain('WHERE m.status IS NULL OR NOT (m.status = ANY($12::text[])) OR EXCLUDED.status = ANY($12::text[])');
+    expect(text).to.contain('pg_notify($13::text, task_id)');
+    expect(values[0]).to.equal('"public"."task_id_sequence"');
+    expect(values[11]).to.deep.equal(['SUCCESS', 'FAILURE', 'REVOKED']);
+  });
+
+  it('adds the columns of a TaskMeta subclass as parameters, never as inlined values', () => {
+    const { text, values } = storeSql(tables, { ...store, extra: [['"tenant"', "x'); DROP TABLE y; --"]] });
+    expect(text).to.contain(', "tenant")').and.contain(', $14)').and.contain('"tenant" = EXCLUDED."tenant"');
+    expect(values[13]).to.equal("x'); DROP TABLE y; --");
+  });
+
+  it('expires in batches in naive UTC, whatever the session time zone', () => {
+    const { text, values } = deleteExpiredBatchSql(tables.task, 1000, 50, true);
+    expect(text).to.contain("date_done < (now() AT TIME ZONE 'UTC') - make_interval(secs => $1::float8 / 1000)");
+    expect(text).to.contain('LIMIT $2 FOR UPDATE SKIP LOCKED');
+    expect(values).to.deep.equal([1000, 50, ['SUCCESS', 'FAILURE', 'REVOKED']]);
+  });
+});
