@@ -49,3 +49,25 @@ export {
   BackendClosedError,
   DatabaseError,
 } from './errors';
+// A data-only Python pickle decoder and encoder, for the rows real Celery writes.
+export {
+  decodePickle,
+  encodePickle,
+  PickleDecodeError,
+  PickleEncodeError,
+  PickleLimitError,
+  UnsafePickleError,
+  CeleryAsyncResult,
+  CeleryGroupResult,
+  PyDate,
+  PyDecimal,
+  PyException,
+  PyFrozenSet,
+  PyTime,
+  PyTimedelta,
+  PyTimezone,
+  PyTuple,
+  PyUUID,
+  tuple,
+} from './celery/pickle';
+export type { DecodeOptions, EncodeOptions, PyDict, PyValue } from './celery/pickle';
