@@ -33,6 +33,7 @@ export type { ResultBackendOptions } from './options';
 export type { TaskEntityClass, GroupEntityClass } from './backend/tables';
 export { RESULT_BACKEND_DEFAULTS } from './options';
 export { jsonCodec } from './backend/codec';
+export { celeryCodec, kombuJson } from './backend/celery-codec';
 export type { ResultCodec } from './backend/codec';
 export { TaskState, READY_STATES } from './backend/states';
 export {

@@ -1,6 +1,7 @@
 import { InvalidOptionError } from './errors';
 import { Logger, silentLogger } from './logger';
 import { ResultCodec, jsonCodec } from './backend/codec';
+import { celeryCodec } from './backend/celery-codec';
 import type { GroupEntityClass, TaskEntityClass } from './backend/tables';
 import { BUILTIN_STATES, MAX_STATE_LENGTH } from './backend/states';
 
@@ -133,10 +134,12 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
    */
   entities?: { task?: TTask; group?: TGroup };
   /**
-   * How values become bytes: `"json"`, or a {@link ResultCodec} of your own.
+   * How values become bytes: `"json"` (Node-only tables), `"celery"` (Celery's
+   * own layout: pickled results and groups, kombu-json args), or a
+   * {@link ResultCodec} of your own. Reading detects pickle and JSON either way.
    * @defaultValue "json"
    */
-  codec?: ResultCodec | 'json';
+  codec?: ResultCodec | 'json' | 'celery';
   /**
    * How long finished results are kept before `cleanup()` removes them (Celery's `result_expires`).
    * @defaultValue 86400000 (one day)
@@ -223,11 +226,12 @@ export interface ResolvedResultBackendOptions {
 
 function resolveCodec(codec: unknown): ResultCodec {
   if (codec === undefined || codec === 'json') return jsonCodec;
+  if (codec === 'celery') return celeryCodec;
   const c = codec as Partial<ResultCodec> | null;
   const methods = ['encodeResult', 'decodeResult', 'encodeGroup', 'decodeGroup', 'encodeArgs', 'decodeArgs'] as const;
   if (c !== null && typeof c === 'object' && typeof c.name === 'string' && methods.every((m) => typeof c[m] === 'function')) return c as ResultCodec;
   throw new InvalidOptionError(
-    `Option codec is ${describeValue(codec)}; it must be "json" or an object with a name and ${methods.join(', ')}. ` +
+    `Option codec is ${describeValue(codec)}; it must be "json", "celery" or an object with a name and ${methods.join(', ')}. ` +
       'Pass one of those, or leave it out for JSON.',
   );
 }

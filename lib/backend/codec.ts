@@ -1,4 +1,5 @@
-import { UnencodableResultError } from '../errors';
+import { ResultDecodeError, UnencodableResultError } from '../errors';
+import { CeleryGroupResult, decodePickle } from '../celery/pickle';
 
 /**
  * Turns values into the bytes of the bytea columns and back. The default is
@@ -22,7 +23,7 @@ export interface ResultCodec {
  * read back is what was stored: functions, symbols, undefined, BigInt,
  * non-finite numbers, Maps, Sets, class instances and cycles.
  */
-export function assertJsonEncodable(value: unknown, what = 'result'): void {
+export function assertJsonEncodable(value: unknown, what = 'result', options: { allowBigInt?: boolean } = {}): void {
   const path: unknown[] = [];
   const visit = (v: unknown, where: string): void => {
     switch (typeof v) {
@@ -33,6 +34,7 @@ export function assertJsonEncodable(value: unknown, what = 'result'): void {
         if (!Number.isFinite(v)) refuse(where, `the number ${v}`, 'JSON has no NaN or Infinity and would store null');
         return;
       case 'bigint':
+        if (options.allowBigInt) return;
         refuse(where, `the BigInt ${v}n`, 'JSON has no integers beyond 2^53; store it as a string');
         return;
       case 'undefined':
@@ -71,13 +73,39 @@ function toJson(value: unknown, what: string): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
-/** JSON as UTF-8 bytes: the default codec, for tables that only Node reads and writes. */
+/** Pickles start with the PROTO opcode (Celery writes protocol 5); JSON never starts with byte 0x80. */
+export function isPickle(bytes: Buffer): boolean {
+  return bytes.length > 0 && bytes[0] === 0x80;
+}
+
+/** Whichever codec wrote it: a table shared with Celery holds both, and both read cleanly. */
+export function decodeStored(bytes: Buffer): unknown {
+  return isPickle(bytes) ? decodePickle(bytes) : (JSON.parse(bytes.toString('utf8')) as unknown);
+}
+
+/** A group's member ids, from our JSON list or from Celery's pickled GroupResult. */
+export function decodeStoredGroup(bytes: Buffer): string[] {
+  const value = decodeStored(bytes);
+  const members = value instanceof CeleryGroupResult ? value.results.map((r) => r.id) : value;
+  if (!Array.isArray(members) || members.some((id) => typeof id !== 'string')) {
+    throw new ResultDecodeError(
+      'A stored group is neither a list of task ids nor a Celery GroupResult of task results, so its members are unknown. ' +
+        'Save groups through saveGroup, or with Celery\'s GroupResult.save().',
+    );
+  }
+  return members as string[];
+}
+
+/**
+ * JSON as UTF-8 bytes: the default codec, for tables that Node writes. It
+ * reads Celery's pickles too, with the data-only decoder.
+ */
 export const jsonCodec: ResultCodec = Object.freeze({
   name: 'json',
   encodeResult: (value: unknown) => toJson(value, 'result'),
-  decodeResult: (bytes: Buffer) => JSON.parse(bytes.toString('utf8')) as unknown,
+  decodeResult: decodeStored,
   encodeGroup: (_groupId: string, taskIds: readonly string[]) => Buffer.from(JSON.stringify(taskIds), 'utf8'),
-  decodeGroup: (bytes: Buffer) => JSON.parse(bytes.toString('utf8')) as string[],
+  decodeGroup: decodeStoredGroup,
   encodeArgs: (value: unknown) => toJson(value, 'args'),
-  decodeArgs: (bytes: Buffer) => JSON.parse(bytes.toString('utf8')) as unknown,
+  decodeArgs: decodeStored,
 });

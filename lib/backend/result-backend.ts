@@ -2,7 +2,7 @@ import type { Client, PoolConfig } from 'pg';
 import type { DataSource } from 'typeorm';
 import { TaskMeta } from '../../entities/task-meta';
 import { TaskSetMeta } from '../../entities/task-set-meta';
-import { GroupNotFoundError, InvalidArgumentError, ResultDecodeError, TaskFailedError, TaskRevokedError, UnsupportedDriverError } from '../errors';
+import { GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, UnsupportedDriverError } from '../errors';
 import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
 import type { SqlQuery } from '../sync/sql';
 import { withRetry } from './retry';
@@ -289,10 +289,11 @@ export class ResultBackend {
     try {
       return run();
     } catch (error) {
-      if (error instanceof ResultDecodeError) throw error;
+      // Typed errors (UnsafePickleError, PickleDecodeError, …) already say what was found and what to do.
+      if (error instanceof ResultBackendError) throw error;
       throw new ResultDecodeError(
-        `The stored bytes of ${what} could not be decoded with the "${this.options.codec.name}" codec (${error instanceof Error ? error.message : String(error)}). ` +
-          'They were probably written by another codec, such as Celery\'s pickle; read them with the codec that wrote them.',
+        `The stored bytes of ${what} are neither JSON nor a pickle that the "${this.options.codec.name}" codec reads (${error instanceof Error ? error.message : String(error)}). ` +
+          'Another writer used a format of its own; read the row with a codec that understands it.',
         { cause: error },
       );
     }
