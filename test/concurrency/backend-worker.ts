@@ -13,6 +13,7 @@ export interface BackendWorkerConfig {
   writes: [string, string, unknown][];
   /** Sync after "go" (a cold start together) or before "ready". */
   syncAfterGo: boolean;
+  codec?: 'json' | 'celery';
 }
 
 export interface BackendWorkerReport {
@@ -34,7 +35,7 @@ async function main(): Promise<BackendWorkerReport> {
   const report: BackendWorkerReport = { ok: true, stored: 0, applied: 0, errors: [] };
   try {
     if (config.syncAfterGo) await SafeSynchronizer.initialize(ds);
-    const backend = new ResultBackend(ds);
+    const backend = new ResultBackend(ds, { codec: config.codec ?? 'json' });
     for (const [taskId, state, result] of config.writes) {
       try {
         const outcome = await backend.storeResult(taskId, result, state, { worker: `w${process.pid}` });
