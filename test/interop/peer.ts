@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-/** Debian's interpreter: a python3 earlier on PATH may not see the python3-celery package. */
-export const PYTHON = '/usr/bin/python3';
+export { PYTHON } from '../pickle/support';
+import { PYTHON } from '../pickle/support';
 const SCRIPT = join(__dirname, '..', '..', '..', 'test', 'interop', 'celery_peer.py');
 
 /** Runs one command in a fresh Python process with real Celery, and returns its JSON answer. */
