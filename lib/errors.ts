@@ -36,6 +36,12 @@ export class UnsupportedDriverError extends ResultBackendError {
   }
 }
 
+/** Both the synchronizer and the backend speak PostgreSQL only: advisory locks, SQLSTATEs, LISTEN/NOTIFY. */
+export function assertPostgres(dataSource: { options?: { type?: unknown } } | null | undefined): void {
+  const type = dataSource?.options?.type;
+  if (type !== 'postgres') throw new UnsupportedDriverError(String(type));
+}
+
 /** Who held the advisory lock when we gave up waiting for it. */
 export interface LockHolder {
   pid: number;

@@ -2,7 +2,7 @@ import type { Client, PoolConfig } from 'pg';
 import type { DataSource } from 'typeorm';
 import { TaskMeta } from '../../entities/task-meta';
 import { TaskSetMeta } from '../../entities/task-set-meta';
-import { GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, UnsupportedDriverError } from '../errors';
+import { GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
 import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
 import type { SqlQuery } from '../sync/sql';
 import { withRetry } from './retry';
@@ -109,8 +109,7 @@ export class ResultBackend {
     private readonly dataSource: DataSource,
     options: ResultBackendOptions<TaskEntityClass, GroupEntityClass> = {},
   ) {
-    const type = (dataSource?.options as { type?: unknown } | undefined)?.type;
-    if (type !== 'postgres') throw new UnsupportedDriverError(String(type));
+    assertPostgres(dataSource);
     this.options = resolveResultBackendOptions(options);
     this.taskEntity = options.entities?.task ?? TaskMeta;
     this.groupEntity = options.entities?.group ?? TaskSetMeta;
@@ -141,11 +140,11 @@ export class ResultBackend {
 
   /** Stores the error Celery's way, `{ exc_type, exc_message, exc_module }`, with the stack as traceback unless one is given. */
   async markAsFailure(taskId: string, error: unknown, traceback?: string, extended?: StoreMeta): Promise<StoreOutcome> {
-    return this.storeResult(taskId, errorToCelery(error), TaskState.FAILURE, { ...extended, traceback: traceback ?? (error instanceof Error ? error.stack ?? null : null) });
+    return this.storeResult(taskId, errorToCelery(error), TaskState.FAILURE, withTraceback(error, traceback, extended));
   }
 
   async markAsRetry(taskId: string, error: unknown, traceback?: string, extended?: StoreMeta): Promise<StoreOutcome> {
-    return this.storeResult(taskId, errorToCelery(error), TaskState.RETRY, { ...extended, traceback: traceback ?? (error instanceof Error ? error.stack ?? null : null) });
+    return this.storeResult(taskId, errorToCelery(error), TaskState.RETRY, withTraceback(error, traceback, extended));
   }
 
   async markAsRevoked(taskId: string, reason = 'revoked', extended?: StoreMeta): Promise<StoreOutcome> {
@@ -333,6 +332,11 @@ export class ResultBackend {
     await client.connect();
     return client;
   }
+}
+
+/** The given traceback, or else the error's own stack. */
+function withTraceback(error: unknown, traceback: string | undefined, extended: StoreMeta | undefined): StoreMeta {
+  return { ...extended, traceback: traceback ?? (error instanceof Error ? error.stack ?? null : null) };
 }
 
 function pending(taskId: string): TaskResult {

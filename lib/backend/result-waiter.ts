@@ -23,6 +23,7 @@ export interface WaiterOptions<R extends ReadyRow> {
 }
 
 interface Wait<R> {
+  ids: readonly string[];
   remaining: Set<string>;
   rows: Map<string, R>;
   resolve(rows: Map<string, R>): void;
@@ -53,7 +54,7 @@ export class ResultWaiter<R extends ReadyRow> {
     await this.ensureListening();
     let wait!: Wait<R>;
     const settled = new Promise<Map<string, R>>((resolve, reject) => {
-      wait = { remaining: new Set(taskIds), rows: new Map(), resolve, reject };
+      wait = { ids: taskIds, remaining: new Set(taskIds), rows: new Map(), resolve, reject };
     });
     for (const id of wait.remaining) {
       if (!this.waits.has(id)) this.waits.set(id, new Set());
@@ -101,9 +102,10 @@ export class ResultWaiter<R extends ReadyRow> {
   }
 
   private forget(wait: Wait<R>): void {
-    for (const [id, set] of this.waits) {
-      set.delete(wait);
-      if (set.size === 0) this.waits.delete(id);
+    for (const id of wait.ids) {
+      const set = this.waits.get(id);
+      set?.delete(wait);
+      if (set?.size === 0) this.waits.delete(id);
     }
     this.schedule();
   }

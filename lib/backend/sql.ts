@@ -18,7 +18,7 @@ export interface BackendTables {
   channel: string;
 }
 
-export const UTC_NOW = "(now() AT TIME ZONE 'UTC')";
+const UTC_NOW = "(now() AT TIME ZONE 'UTC')";
 
 const TASK_COLUMNS = 'task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue';
 const TASK_SELECT =
@@ -64,10 +64,6 @@ export function storeSql(t: BackendTables, p: StoreParams): SqlQuery {
 )
 SELECT status, CASE WHEN status = ANY($12::text[]) THEN pg_notify($13::text, task_id) END AS notified FROM stored`;
   return { text, values };
-}
-
-export function currentStatusSql(t: BackendTables, taskId: string): SqlQuery {
-  return { text: `SELECT status FROM ${t.task} WHERE task_id = $1`, values: [taskId] };
 }
 
 export function selectTaskSql(t: BackendTables, taskId: string): SqlQuery {

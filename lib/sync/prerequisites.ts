@@ -82,7 +82,7 @@ async function wantedExtensions(dataSource: DataSource): Promise<string[]> {
 /**
  * Creates, under the lock, what TypeORM's schema builder assumes exists:
  * entity schemas (plain TypeORM never creates them), id sequences, and
- * extensions. Resolves to the number of objects this process created.
+ * extensions. Resolves to the statements this process ran to create them.
  */
 export async function createPrerequisites(runner: QueryRunner, dataSource: DataSource, logger: Logger): Promise<string[]> {
   const executed: string[] = [];

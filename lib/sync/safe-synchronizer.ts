@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource, DataSourceOptions, QueryRunner } from 'typeorm';
-import { InvalidOptionError, SchemaSyncError, UnsupportedDriverError } from '../errors';
+import { InvalidOptionError, SchemaSyncError, assertPostgres } from '../errors';
 import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSynchronizerOptions } from '../options';
 import { LockKey, LockPlan, acquireSessionLock, acquireTransactionLock, planLock, releaseSessionLock } from './advisory-lock';
 import { isConcurrentCreateError, isRetryableSyncError } from './classify';
@@ -209,9 +209,4 @@ export class SafeSynchronizer {
     const ceiling = this.options.retryDelayMs * 2 ** (attempt - 1);
     await sleep(Math.random() * ceiling);
   }
-}
-
-function assertPostgres(dataSource: DataSource): void {
-  const type = (dataSource?.options as { type?: unknown } | undefined)?.type;
-  if (type !== 'postgres') throw new UnsupportedDriverError(String(type));
 }

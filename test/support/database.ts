@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import 'reflect-metadata';
-import { DataSource, DataSourceOptions } from 'typeorm';
+import { DataSourceOptions } from 'typeorm';
 import { createDatabase, dropDatabase } from '../../examples/support/postgres';
 
 export function serverUrl(): string {
@@ -61,13 +61,3 @@ export function postgresOptions(url: string, extra: Partial<DataSourceOptions> =
   } as DataSourceOptions;
 }
 
-/** Runs fn with an initialized DataSource (no sync) and always destroys it. */
-export async function withDataSource<T>(options: DataSourceOptions, fn: (ds: DataSource) => Promise<T>): Promise<T> {
-  const ds = new DataSource(options);
-  await ds.initialize();
-  try {
-    return await fn(ds);
-  } finally {
-    await ds.destroy();
-  }
-}
