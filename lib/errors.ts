@@ -36,6 +36,17 @@ export class UnsupportedDriverError extends ResultBackendError {
   }
 }
 
+/** A DataSource that is not initialized yet was given to something that needs its connection or its entity metadata. */
+export class NotInitializedError extends ResultBackendError {
+  constructor(purpose: string) {
+    super(
+      'NOT_INITIALIZED',
+      `${purpose} needs an initialized DataSource, and this one is not initialized (or was destroyed), so it has no connection ` +
+        'and no entity metadata yet. Await SafeSynchronizer.initialize(dataSource) (or dataSource.initialize()) first.',
+    );
+  }
+}
+
 /** Both the synchronizer and the backend speak PostgreSQL only: advisory locks, SQLSTATEs, LISTEN/NOTIFY. */
 export function assertPostgres(dataSource: { options?: { type?: unknown } } | null | undefined): void {
   const type = dataSource?.options?.type;
@@ -83,6 +94,22 @@ export class SchemaSyncError extends ResultBackendError {
   constructor(message: string, attempts: number, cause: unknown) {
     super('SCHEMA_SYNC_FAILED', message, { cause });
     this.attempts = attempts;
+  }
+}
+
+/** The tables exist but their id sequences do not, and this database role may not create them. */
+export class MissingSequenceError extends ResultBackendError {
+  readonly statements: readonly string[];
+
+  constructor(statements: readonly string[], cause: unknown) {
+    super(
+      'MISSING_SEQUENCE',
+      'The result tables draw their ids from sequences that do not exist (the tables were made by plain synchronize, ' +
+        'typeorm schema:sync or a generated migration), and this role is not allowed to create them. ' +
+        `Create them once as the schema's owner (${statements.join('; ')}), or run SafeSynchronizer, or call createIdSequences(queryRunner) in a migration.`,
+      { cause },
+    );
+    this.statements = statements;
   }
 }
 

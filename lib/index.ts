@@ -4,8 +4,12 @@
  * This file is the whole public API.
  */
 export { SafeSynchronizer } from './sync/safe-synchronizer';
-export type { SyncResult } from './sync/safe-synchronizer';
-export type { SafeSynchronizerOptions } from './options';
+export type { SyncResult, SafeInitializeOptions } from './sync/safe-synchronizer';
+export { SafeMigrator } from './migrate/safe-migrator';
+export type { MigrationRunResult } from './migrate/safe-migrator';
+export type { LockKey } from './sync/advisory-lock';
+export { createIdSequences, dropIdSequences } from './sync/sequences';
+export type { SafeSynchronizerOptions, SafeMigratorOptions, SchemaLockOptions, MigrationTransactionMode } from './options';
 export { SAFE_SYNCHRONIZER_DEFAULTS } from './options';
 export {
   ResultBackendError,
@@ -13,9 +17,11 @@ export {
   UnsupportedDriverError,
   LockTimeoutError,
   SchemaSyncError,
+  NotInitializedError,
+  MissingSequenceError,
 } from './errors';
 export type { LockHolder } from './errors';
-export type { Logger, LogFields } from './logger';
+export type { Logger, LogFields, ConsoleStyleLogger } from './logger';
 export { silentLogger } from './logger';
 export { PgCode, CatalogUniqueIndex } from './pg-codes';
 export {

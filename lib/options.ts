@@ -1,14 +1,14 @@
 import { InvalidOptionError } from './errors';
-import { Logger, silentLogger } from './logger';
+import { ConsoleStyleLogger, LogFields, Logger, silentLogger } from './logger';
 import { ResultCodec, jsonCodec } from './backend/codec';
 import { celeryCodec } from './backend/celery-codec';
 import type { GroupEntityClass, TaskEntityClass } from './backend/tables';
 import { BUILTIN_STATES, MAX_STATE_LENGTH } from './backend/states';
 
-/** Options of {@link SafeSynchronizer}. Every field is optional; defaults are below. */
-export interface SafeSynchronizerOptions {
+/** What the synchronizer and the migrator share: how they wait for the schema lock, and where they log. */
+export interface SchemaLockOptions {
   /**
-   * How long to wait for the schema-sync advisory lock before failing with
+   * How long to wait for the schema advisory lock before failing with
    * `LockTimeoutError`. `0` waits without limit.
    * @defaultValue 60000
    */
@@ -21,6 +21,12 @@ export interface SafeSynchronizerOptions {
    * @defaultValue derived, see above
    */
   lockKey?: readonly [number, number];
+  /** Where diagnostics go: a {@link Logger}, or a console-style one such as NestJS's `Logger`. @defaultValue a logger that says nothing */
+  logger?: Logger | ConsoleStyleLogger;
+}
+
+/** Options of {@link SafeSynchronizer}. Every field is optional; defaults are in SAFE_SYNCHRONIZER_DEFAULTS. */
+export interface SafeSynchronizerOptions extends SchemaLockOptions {
   /**
    * How many times the sync is attempted when a process that does not take our
    * lock created an object first.
@@ -32,16 +38,31 @@ export interface SafeSynchronizerOptions {
    * @defaultValue 50
    */
   retryDelayMs?: number;
-  /** Where diagnostics go. @defaultValue a logger that says nothing */
-  logger?: Logger;
 }
 
-export interface ResolvedSafeSynchronizerOptions {
+/** TypeORM's migration transaction modes. */
+export type MigrationTransactionMode = 'all' | 'each' | 'none';
+
+/** Options of {@link SafeMigrator}. Every field is optional. */
+export interface SafeMigratorOptions extends SchemaLockOptions {
+  /**
+   * `"all"`: every pending migration in one transaction; `"each"`: one
+   * transaction per migration; `"none"`: no transaction (for statements such as
+   * `CREATE INDEX CONCURRENTLY`). Each mode runs under the lock.
+   * @defaultValue the DataSource's `migrationsTransactionMode`, else `"all"`
+   */
+  transaction?: MigrationTransactionMode;
+}
+
+export interface ResolvedSchemaLockOptions {
   lockTimeoutMs: number;
   lockKey: readonly [number, number] | undefined;
+  logger: Logger;
+}
+
+export interface ResolvedSafeSynchronizerOptions extends ResolvedSchemaLockOptions {
   maxAttempts: number;
   retryDelayMs: number;
-  logger: Logger;
 }
 
 export const SAFE_SYNCHRONIZER_DEFAULTS = Object.freeze({
@@ -87,22 +108,45 @@ export function requirePositiveInteger(name: string, value: unknown, fallback: n
   return n;
 }
 
-export function requireLogger(value: unknown): Logger {
-  if (value === undefined) return silentLogger;
-  const candidate = value as Partial<Logger> | null;
-  const methods = ['debug', 'info', 'warn', 'error'] as const;
-  if (candidate === null || typeof candidate !== 'object' || methods.some((m) => typeof candidate[m] !== 'function')) {
-    throw new InvalidOptionError(
-      `Option logger is ${describeValue(value)}; it needs debug, info, warn and error methods. ` +
-        'Pass an object with those four functions, or leave it out to log nothing.',
-    );
-  }
-  return candidate as Logger;
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
+
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  return value !== null && typeof value === 'object' && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
 }
 
-export function resolveSafeSynchronizerOptions(options: SafeSynchronizerOptions = {}): ResolvedSafeSynchronizerOptions {
+/**
+ * A {@link Logger} as given, or one adapted from a console-style logger
+ * (`log`, `warn`, `error`, and `debug` or `verbose` if it has them), such as
+ * NestJS's `Logger` or `console`. Methods are called on the object, so bound
+ * state (a Nest logger's context) is kept.
+ */
+export function requireLogger(value: unknown): Logger {
+  if (value === undefined) return silentLogger;
+  if (hasMethods(value, LOGGER_METHODS)) return value as Logger;
+  if (hasMethods(value, ['log', 'warn', 'error'])) {
+    const c = value as ConsoleStyleLogger;
+    const noop = (): void => undefined;
+    const debug = c.debug ? (m: string, f?: LogFields) => c.debug!(m, ...withFields(f)) : c.verbose ? (m: string, f?: LogFields) => c.verbose!(m, ...withFields(f)) : noop;
+    return {
+      debug,
+      info: (m, f) => c.log(m, ...withFields(f)),
+      warn: (m, f) => c.warn(m, ...withFields(f)),
+      error: (m, f) => c.error(m, ...withFields(f)),
+    };
+  }
+  throw new InvalidOptionError(
+    `Option logger is ${describeValue(value)}; it needs debug, info, warn and error methods, or log, warn and error (console-style, as NestJS's Logger). ` +
+      'Pass such an object, or leave it out to log nothing.',
+  );
+}
+
+function withFields(fields: LogFields | undefined): unknown[] {
+  return fields === undefined ? [] : [fields];
+}
+
+function resolveSchemaLockOptions(what: string, options: SchemaLockOptions): ResolvedSchemaLockOptions {
   if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError(`SafeSynchronizer options are ${describeValue(options)}; they must be an object. Pass an object or nothing.`);
+    throw new InvalidOptionError(`${what} options are ${describeValue(options)}; they must be an object. Pass an object or nothing.`);
   }
   let lockKey: readonly [number, number] | undefined;
   if (options.lockKey !== undefined) {
@@ -118,10 +162,30 @@ export function resolveSafeSynchronizerOptions(options: SafeSynchronizerOptions 
   return {
     lockTimeoutMs: requireNonNegativeInteger('lockTimeoutMs', options.lockTimeoutMs, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs),
     lockKey,
-    maxAttempts: requirePositiveInteger('maxAttempts', options.maxAttempts, SAFE_SYNCHRONIZER_DEFAULTS.maxAttempts),
-    retryDelayMs: requireNonNegativeInteger('retryDelayMs', options.retryDelayMs, SAFE_SYNCHRONIZER_DEFAULTS.retryDelayMs),
     logger: requireLogger(options.logger),
   };
+}
+
+export function resolveSafeSynchronizerOptions(options: SafeSynchronizerOptions = {}): ResolvedSafeSynchronizerOptions {
+  return {
+    ...resolveSchemaLockOptions('SafeSynchronizer', options),
+    maxAttempts: requirePositiveInteger('maxAttempts', options.maxAttempts, SAFE_SYNCHRONIZER_DEFAULTS.maxAttempts),
+    retryDelayMs: requireNonNegativeInteger('retryDelayMs', options.retryDelayMs, SAFE_SYNCHRONIZER_DEFAULTS.retryDelayMs),
+  };
+}
+
+const MIGRATION_MODES: readonly MigrationTransactionMode[] = ['all', 'each', 'none'];
+
+export function resolveSafeMigratorOptions(options: SafeMigratorOptions = {}, dataSourceMode: unknown): ResolvedSchemaLockOptions & { transaction: MigrationTransactionMode } {
+  const resolved = resolveSchemaLockOptions('SafeMigrator', options);
+  const transaction = options.transaction ?? dataSourceMode ?? 'all';
+  if (!MIGRATION_MODES.includes(transaction as MigrationTransactionMode)) {
+    throw new InvalidOptionError(
+      `The migration transaction mode is ${describeValue(transaction)}; TypeORM knows only "all", "each" and "none". ` +
+        'Pass one of those as transaction (or migrationsTransactionMode), or leave it out for "all".',
+    );
+  }
+  return { ...resolved, transaction: transaction as MigrationTransactionMode };
 }
 
 /** Options of {@link ResultBackend}. Every field is optional; defaults are in RESULT_BACKEND_DEFAULTS. */
@@ -129,10 +193,10 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
   /**
    * The entity classes of the two tables: subclasses of AbstractTaskMeta and
    * AbstractTaskSetMeta, under any table name and schema. They must be
-   * registered in the DataSource.
+   * registered in the DataSource. What `defineCeleryEntities()` returns fits as it is.
    * @defaultValue `{ task: TaskMeta, group: TaskSetMeta }`
    */
-  entities?: { task?: TTask; group?: TGroup };
+  entities?: { task?: TTask; group?: TGroup } | { TaskMeta: TTask; TaskSetMeta: TGroup };
   /**
    * How values become bytes: `"json"` (Node-only tables), `"celery"` (Celery's
    * own layout: pickled results and groups, kombu-json args), or a
@@ -193,8 +257,8 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
    * @defaultValue 50
    */
   retryDelayMs?: number;
-  /** Where diagnostics go. @defaultValue a logger that says nothing */
-  logger?: Logger;
+  /** Where diagnostics go: a {@link Logger}, or a console-style one such as NestJS's `Logger`. @defaultValue a logger that says nothing */
+  logger?: Logger | ConsoleStyleLogger;
 }
 
 export const RESULT_BACKEND_DEFAULTS = Object.freeze({

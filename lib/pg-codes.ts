@@ -14,6 +14,7 @@ export const PgCode = Object.freeze({
   ADMIN_SHUTDOWN: '57P01',
   UNDEFINED_TABLE: '42P01',
   QUERY_CANCELED: '57014',
+  INSUFFICIENT_PRIVILEGE: '42501',
 });
 
 /**

@@ -1,23 +1,24 @@
-import type { Client, PoolConfig } from 'pg';
+import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import { TaskMeta } from '../../entities/task-meta';
-import { TaskSetMeta } from '../../entities/task-set-meta';
+import { connectDedicated } from '../connection';
 import { GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
-import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
-import type { SqlQuery } from '../sync/sql';
+import { ResolvedResultBackendOptions, ResultBackendOptions, SAFE_SYNCHRONIZER_DEFAULTS, describeValue, resolveResultBackendOptions } from '../options';
+import { PgCode, findPgError } from '../pg-codes';
+import type { SqlQuery } from '../query';
+import { ensureSequences } from '../sync/sequences';
 import { withRetry } from './retry';
 import { ResultWaiter } from './result-waiter';
 import * as sql from './sql';
 import { TaskState } from './states';
-import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from './tables';
+import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveEntities, resolveTables } from './tables';
 import { MAX_ID_LENGTH, checkPayloadSize, validateOptionalText, validateRetries, validateState, validateTaskId } from './validate';
 
-/** A task's stored state, as Celery's `AsyncResult` would report it. */
-export interface TaskResult {
+/** A task's stored state, as Celery's `AsyncResult` would report it. `T` is the result type you expect; nothing checks it at run time. */
+export interface TaskResult<T = unknown> {
   taskId: string;
   status: string;
   /** The decoded result; for FAILURE, the stored error as `{ exc_type, exc_message, exc_module }`. */
-  result: unknown;
+  result: T | null;
   /** When the task reached a ready state (UTC). */
   dateDone: Date | null;
   traceback: string | null;
@@ -89,11 +90,6 @@ interface TaskRow {
   queue: string | null;
 }
 
-interface PgDriverInternals {
-  postgres?: { Client: new (config: PoolConfig) => Client };
-  master?: { options: PoolConfig };
-}
-
 /**
  * Stores, reads, waits for, groups, forgets and expires task results in
  * Celery's tables, safely under concurrency. Every write is one statement.
@@ -111,8 +107,7 @@ export class ResultBackend {
   ) {
     assertPostgres(dataSource);
     this.options = resolveResultBackendOptions(options);
-    this.taskEntity = options.entities?.task ?? TaskMeta;
-    this.groupEntity = options.entities?.group ?? TaskSetMeta;
+    ({ task: this.taskEntity, group: this.groupEntity } = resolveEntities(options.entities));
     const listen = this.options.listen;
     this.waiter = new ResultWaiter<TaskRow>({
       fetch: (ids) => this.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, ids)),
@@ -126,7 +121,7 @@ export class ResultBackend {
   /** Stores a task's state and result. Concurrent stores of one id leave one row; a ready state is never overwritten by a non-ready one. */
   async storeResult(taskId: string, result: unknown, state: string, meta: StoreMeta = {}): Promise<StoreOutcome> {
     const params = this.storeParams(taskId, result, state, meta);
-    const rows = await this.query('store result', sql.storeSql(this.tables, params));
+    const rows = await this.write('store result', () => sql.storeSql(this.tables, params));
     return { applied: rows.length > 0 };
   }
 
@@ -152,17 +147,20 @@ export class ResultBackend {
   }
 
   /** A task's stored state. An unknown id reads as PENDING with everything else null, as in Celery. */
-  async getTaskMeta(taskId: string): Promise<TaskResult> {
+  async getTaskMeta<T = unknown>(taskId: string): Promise<TaskResult<T>> {
     validateTaskId(taskId);
     const [row] = await this.query<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
-    return row ? this.toResult(row) : pending(taskId);
+    return (row ? this.toResult(row) : pending(taskId)) as TaskResult<T>;
   }
 
-  /** Resolves to the task's result once it is ready. Wakes on NOTIFY, not on a poll. */
-  async waitForResult(taskId: string, options: WaitOptions = {}): Promise<unknown> {
+  /**
+   * Resolves to the task's result once it is ready. Wakes on NOTIFY, not on a poll.
+   * `T` is the result type you expect; nothing checks it at run time.
+   */
+  async waitForResult<T = unknown>(taskId: string, options: WaitOptions = {}): Promise<T> {
     validateTaskId(taskId);
     const rows = await this.waiter.wait([taskId], validateTimeout(options.timeoutMs), options.signal);
-    return this.valueOf(this.toResult(rows.get(taskId)!), options.propagate ?? true);
+    return this.valueOf(this.toResult(rows.get(taskId)!), options.propagate ?? true) as T;
   }
 
   /** Saves a group's member task ids, so any process can join it later. Saving the same id again replaces it. */
@@ -171,7 +169,7 @@ export class ResultBackend {
     if (!Array.isArray(taskIds)) throw new InvalidArgumentError(`taskIds is ${describeValue(taskIds)}; it must be an array of task ids. Pass the ids of the group's tasks, in order.`);
     taskIds.forEach((id) => validateTaskId(id));
     const bytes = checkPayloadSize('group', this.options.codec.encodeGroup(groupId, taskIds), this.options.maxPayloadBytes);
-    await this.query('save group', sql.saveGroupSql(this.tables, groupId, bytes!));
+    await this.write('save group', () => sql.saveGroupSql(this.tables, groupId, bytes!));
   }
 
   async restoreGroup(groupId: string): Promise<GroupMeta | null> {
@@ -188,12 +186,12 @@ export class ResultBackend {
   }
 
   /** Every member's result, in task order, once all are ready: one query for all, then notifications for the missing ones. */
-  async joinGroup(groupId: string, options: WaitOptions = {}): Promise<unknown[]> {
+  async joinGroup<T = unknown>(groupId: string, options: WaitOptions = {}): Promise<T[]> {
     const group = await this.restoreGroup(groupId);
     if (!group) throw new GroupNotFoundError(groupId);
     if (group.taskIds.length === 0) return [];
     const rows = await this.waiter.wait(group.taskIds, validateTimeout(options.timeoutMs), options.signal);
-    return group.taskIds.map((id) => this.valueOf(this.toResult(rows.get(id)!), options.propagate ?? true));
+    return group.taskIds.map((id) => this.valueOf(this.toResult(rows.get(id)!), options.propagate ?? true) as T);
   }
 
   /** Removes a task's row. Resolves to whether there was one. */
@@ -303,6 +301,22 @@ export class ResultBackend {
     return withRetry(operation, maxRetries, retryDelayMs, async () => (await this.dataSource.query(q.text, q.values)) as T[]);
   }
 
+  /**
+   * A write that draws an id. On tables made without SafeSynchronizer (plain
+   * synchronize, schema:sync, a generated migration) the id sequences may be
+   * missing; they are created once, under the schema lock, and the write is sent again.
+   */
+  private async write<T = Record<string, unknown>>(operation: string, q: () => SqlQuery): Promise<T[]> {
+    try {
+      return await this.query<T>(operation, q());
+    } catch (error) {
+      if (findPgError(error)?.code !== PgCode.UNDEFINED_TABLE) throw error;
+      if (!(await ensureSequences(this.dataSource, this.tables.sequences, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs))) throw error;
+      this.options.logger.info('created the missing id sequences', { sequences: this.tables.sequences.map((s) => `${s.schema}.${s.name}`) });
+      return this.query<T>(operation, q());
+    }
+  }
+
   private async affected(operation: string, q: SqlQuery): Promise<number> {
     const { maxRetries, retryDelayMs } = this.options;
     return withRetry(operation, maxRetries, retryDelayMs, async () => {
@@ -326,11 +340,7 @@ export class ResultBackend {
 
   /** A connection of its own, outside TypeORM's pool, since LISTEN must stay on one session for good. */
   private async connectListener(): Promise<Client> {
-    const driver = this.dataSource.driver as unknown as PgDriverInternals;
-    if (!driver.postgres || !driver.master) throw new InvalidArgumentError('The DataSource is not initialized, so there is no connection to LISTEN on. Initialize it before waiting for results.');
-    const client = new driver.postgres.Client(driver.master.options);
-    await client.connect();
-    return client;
+    return connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger);
   }
 }
 

@@ -5,7 +5,7 @@
  * them, whatever the session's TimeZone.
  */
 import { READY_STATES } from './states';
-import type { SqlQuery } from '../sync/sql';
+import { SqlQuery, quoteIdent } from '../query';
 
 export interface BackendTables {
   /** Quoted, schema-qualified table names. */
@@ -135,5 +135,5 @@ export function deleteUnfinishedBatchSql(table: string, olderThanMs: number, bat
 }
 
 export function listenSql(channel: string): string {
-  return `LISTEN "${channel.replace(/"/g, '""')}"`;
+  return `LISTEN ${quoteIdent(channel)}`;
 }

@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
 import { AbstractTaskSetMeta } from '../../entities/abstract-task-set-meta';
-import { InvalidOptionError } from '../errors';
+import { TaskMeta } from '../../entities/task-meta';
+import { TaskSetMeta } from '../../entities/task-set-meta';
+import { InvalidOptionError, NotInitializedError } from '../errors';
+import { describeValue } from '../options';
 import { schemaOf } from '../sync/prerequisites';
-import { qualified } from '../sync/sql';
+import { qualified } from '../query';
 import type { BackendTables } from './sql';
 
 export type TaskEntityClass = abstract new (...args: never[]) => AbstractTaskMeta;
@@ -13,6 +16,27 @@ export type GroupEntityClass = abstract new (...args: never[]) => AbstractTaskSe
 export interface ResolvedTables extends BackendTables {
   /** Columns a TaskMeta subclass adds: property name to quoted column name. */
   extraColumns: ReadonlyMap<string, string>;
+  /** The id sequences, unquoted, for creating them when a schema made without SafeSynchronizer lacks them. */
+  sequences: { schema: string; name: string }[];
+}
+
+/**
+ * The two entity classes from either shape the option takes: `{ task, group }`,
+ * or `{ TaskMeta, TaskSetMeta }` as `defineCeleryEntities()` returns them. In
+ * JavaScript a misspelt key would otherwise fall back to the default tables
+ * without a word, so any other key is refused.
+ */
+export function resolveEntities(entities: unknown): { task: TaskEntityClass; group: GroupEntityClass } {
+  if (entities === undefined) return { task: TaskMeta, group: TaskSetMeta };
+  const keys = entities !== null && typeof entities === 'object' ? Object.keys(entities).sort().join(',') : undefined;
+  const e = entities as Record<string, TaskEntityClass & GroupEntityClass>;
+  if (keys === 'TaskMeta,TaskSetMeta') return { task: e.TaskMeta, group: e.TaskSetMeta };
+  if (keys !== undefined && ['', 'task', 'group', 'group,task'].includes(keys)) return { task: e.task ?? TaskMeta, group: e.group ?? TaskSetMeta };
+  throw new InvalidOptionError(
+    `Option entities is ${keys === undefined ? describeValue(entities) : `an object with the keys ${keys || '(none)'}`}; it must be { task, group } ` +
+      'or { TaskMeta, TaskSetMeta } (what defineCeleryEntities() returns), so that the backend knows which tables are yours. ' +
+      'Pass one of those shapes, or leave the option out for Celery\'s default tables.',
+  );
 }
 
 const BASE_TASK_PROPERTIES = new Set(['id', 'taskId', 'status', 'result', 'dateDone', 'traceback', 'name', 'args', 'kwargs', 'worker', 'retries', 'queue']);
@@ -24,6 +48,7 @@ function metadataFor(dataSource: DataSource, target: Function, base: Function, r
         `the backend reads and writes Celery's columns, which ${base.name} defines. Extend ${base.name} and decorate the class with @Entity.`,
     );
   }
+  if (!dataSource.isInitialized) throw new NotInitializedError('The ResultBackend');
   if (!dataSource.hasMetadata(target)) {
     throw new InvalidOptionError(
       `entities.${role} is class ${target.name}, which the DataSource does not know. ` +
@@ -44,11 +69,17 @@ export function resolveTables(dataSource: DataSource, task: TaskEntityClass, gro
   for (const column of taskMeta.columns) {
     if (!BASE_TASK_PROPERTIES.has(column.propertyName)) extraColumns.set(column.propertyName, qualified(undefined, column.databaseName));
   }
+  const taskSequence = (task as unknown as typeof AbstractTaskMeta).idSequence;
+  const groupSequence = (group as unknown as typeof AbstractTaskSetMeta).idSequence;
   return {
     task: taskTable,
     group: qualified(groupSchema, groupMeta.tableName),
-    taskSequence: qualified(taskSchema, (task as unknown as typeof AbstractTaskMeta).idSequence),
-    groupSequence: qualified(groupSchema, (group as unknown as typeof AbstractTaskSetMeta).idSequence),
+    taskSequence: qualified(taskSchema, taskSequence),
+    groupSequence: qualified(groupSchema, groupSequence),
+    sequences: [
+      { schema: taskSchema, name: taskSequence },
+      { schema: groupSchema, name: groupSequence },
+    ],
     // Channel names are identifiers (63 bytes at most); a hash of the table keeps them short and distinct.
     channel: `trb_${createHash('sha1').update(taskTable).digest('hex').slice(0, 20)}`,
     extraColumns,

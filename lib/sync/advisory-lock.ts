@@ -1,12 +1,14 @@
-import type { QueryRunner } from 'typeorm';
+import type { DataSource } from 'typeorm';
+import { connectDedicated } from '../connection';
+import { Queryable, rowsOf, runSql } from '../query';
 import { LockHolder, LockTimeoutError } from '../errors';
+import type { Logger } from '../logger';
 import { isLockTimeout } from './classify';
+import { syncedSchemas } from './prerequisites';
 import {
   SYNC_LOCK_NAMESPACE,
-  SqlQuery,
-  advisorySessionLockSql,
-  advisorySessionUnlockSql,
   advisoryXactLockSql,
+  holdLockSettingsSql,
   lockHoldersSql,
   prepareLockSql,
   releaseSavepointSql,
@@ -16,6 +18,7 @@ import {
   setLockWaitSettingsSql,
 } from './sql';
 
+/** A two-int PostgreSQL advisory lock key: `[classid, objid]`. */
 export type LockKey = readonly [number, number];
 
 /** What the lock wait overrides, kept to put back once the lock is ours. */
@@ -28,26 +31,27 @@ export interface LockPlan {
 
 const LOCK_SAVEPOINT = 'typeorm_result_backend_lock';
 
-export async function runSql<T = Record<string, unknown>>(runner: QueryRunner, query: SqlQuery): Promise<T[]> {
-  return (await runner.query(query.text, query.values)) as T[];
+/**
+ * The key (derived from the database and the schemas the entities live in,
+ * unless overridden) and the settings the wait will override. The synchronizer
+ * and the migrator plan the same key, so a sync and a migration never overlap.
+ */
+export async function planLock(dataSource: DataSource, override: LockKey | undefined, timeoutMs: number): Promise<LockPlan> {
+  const runner = dataSource.createQueryRunner();
+  try {
+    const [row] = await runSql<{ derived_key: number; lock_timeout: string; statement_timeout: string }>(runner, prepareLockSql(syncedSchemas(dataSource)));
+    return {
+      key: override ?? [SYNC_LOCK_NAMESPACE, Number(row.derived_key)],
+      timeoutMs,
+      lockTimeout: row.lock_timeout,
+      statementTimeout: row.statement_timeout,
+    };
+  } finally {
+    await runner.release();
+  }
 }
 
-export async function planLock(
-  runner: QueryRunner,
-  schemas: readonly string[],
-  override: LockKey | undefined,
-  timeoutMs: number,
-): Promise<LockPlan> {
-  const [row] = await runSql<{ derived_key: number; lock_timeout: string; statement_timeout: string }>(runner, prepareLockSql(schemas));
-  return {
-    key: override ?? [SYNC_LOCK_NAMESPACE, Number(row.derived_key)],
-    timeoutMs,
-    lockTimeout: row.lock_timeout,
-    statementTimeout: row.statement_timeout,
-  };
-}
-
-async function findHolders(runner: QueryRunner, key: LockKey): Promise<LockHolder[]> {
+async function findHolders(runner: Queryable, key: LockKey): Promise<LockHolder[]> {
   const rows = await runSql<{ pid: number; application_name: string; since: Date | null; state: string | null }>(runner, lockHoldersSql(key));
   return rows.map((r) => ({ pid: r.pid, applicationName: r.application_name, since: r.since, state: r.state }));
 }
@@ -58,8 +62,8 @@ async function findHolders(runner: QueryRunner, key: LockKey): Promise<LockHolde
  * The savepoint lets us ask pg_locks who held the lock after a timeout without
  * losing the transaction. Resolves to the milliseconds spent waiting.
  */
-export async function acquireTransactionLock(runner: QueryRunner, plan: LockPlan): Promise<number> {
-  await runSql(runner, setLockWaitSettingsSql(plan.timeoutMs, true));
+export async function acquireTransactionLock(runner: Queryable, plan: LockPlan): Promise<number> {
+  await runSql(runner, setLockWaitSettingsSql(plan.timeoutMs));
   await runner.query(savepointSql(LOCK_SAVEPOINT));
   const started = performance.now();
   try {
@@ -71,30 +75,48 @@ export async function acquireTransactionLock(runner: QueryRunner, plan: LockPlan
   }
   const waited = performance.now() - started;
   await runner.query(releaseSavepointSql(LOCK_SAVEPOINT));
-  await runSql(runner, restoreSettingsSql(plan.lockTimeout, plan.statementTimeout, true));
+  await runSql(runner, restoreSettingsSql(plan.lockTimeout, plan.statementTimeout));
   return waited;
+}
+
+/** A lock held by an open transaction on a connection of its own; `release()` ends both. */
+export interface HeldLock {
+  lockWaitMs: number;
+  release(): Promise<void>;
 }
 
 /**
- * The session-scoped variant, for `migrationsTransactionMode: "none"` where
- * there is no transaction to scope the lock to. The caller must hold this
- * runner's connection for the whole sync and call releaseSessionLock in `finally`.
+ * For work that must not run inside one transaction of ours (migrations in
+ * "each" or "none" mode, a sync with `migrationsTransactionMode: "none"`): a
+ * dedicated connection opens a transaction, takes the transaction-scoped lock,
+ * and idles in that transaction while the work runs on the pool.
+ *
+ * Why a transaction rather than a session lock: the lock still ends with the
+ * connection if this process dies, and behind PgBouncer in transaction mode an
+ * open transaction pins its server connection, where a session lock would stay
+ * behind on a server connection handed to someone else. The transaction's own
+ * idle_in_transaction_session_timeout is lifted so a long migration does not
+ * lose the lock half-way.
  */
-export async function acquireSessionLock(runner: QueryRunner, plan: LockPlan): Promise<number> {
-  await runSql(runner, setLockWaitSettingsSql(plan.timeoutMs, false));
-  const started = performance.now();
+export async function holdLockOnOwnConnection(dataSource: DataSource, plan: LockPlan, logger: Logger): Promise<HeldLock> {
+  const client = await connectDedicated(dataSource, 'The schema lock', logger);
+  const runner = rowsOf(client);
   try {
-    await runSql(runner, advisorySessionLockSql(plan.key));
+    await client.query('BEGIN');
+    await client.query(holdLockSettingsSql());
+    const lockWaitMs = await acquireTransactionLock(runner, plan);
+    return {
+      lockWaitMs,
+      release: async () => {
+        try {
+          await client.query('ROLLBACK');
+        } finally {
+          await client.end();
+        }
+      },
+    };
   } catch (error) {
-    if (!isLockTimeout(error)) throw error;
-    await runSql(runner, restoreSettingsSql(plan.lockTimeout, plan.statementTimeout, false));
-    throw new LockTimeoutError(plan.key, plan.timeoutMs, await findHolders(runner, plan.key), error);
-  } 
-  const waited = performance.now() - started;
-  await runSql(runner, restoreSettingsSql(plan.lockTimeout, plan.statementTimeout, false));
-  return waited;
-}
-
-export async function releaseSessionLock(runner: QueryRunner, key: LockKey): Promise<void> {
-  await runSql(runner, advisorySessionUnlockSql(key));
+    await client.end().catch(() => undefined);
+    throw error;
+  }
 }

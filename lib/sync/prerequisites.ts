@@ -1,7 +1,7 @@
 import type { DataSource, EntityMetadata, QueryRunner } from 'typeorm';
 import type { Logger } from '../logger';
 import { isRetryableSyncError } from './classify';
-import { runSql } from './advisory-lock';
+import { Queryable, runSql } from '../query';
 import {
   createExtensionSql,
   createSchemaSql,
@@ -79,43 +79,61 @@ async function wantedExtensions(dataSource: DataSource): Promise<string[]> {
   return [...new Set(wanted.filter((e): e is string => typeof e === 'string'))];
 }
 
+/** What TypeORM's schema builder assumes exists and would not create itself: found missing by {@link findMissingPrerequisites}. */
+export interface MissingPrerequisites {
+  schemas: string[];
+  extensions: string[];
+  sequences: { schema: string; name: string }[];
+}
+
+/** Reads, without changing anything, which entity schemas, extensions and id sequences are missing. */
+export async function findMissingPrerequisites(runner: Queryable, dataSource: DataSource): Promise<MissingPrerequisites> {
+  const schemas = await runSql<{ name: string }>(runner, missingSchemasSql(syncedSchemas(dataSource)));
+  const wanted = (dataSource.options as { installExtensions?: boolean }).installExtensions === false ? [] : await wantedExtensions(dataSource);
+  const extensions = wanted.length ? await runSql<{ name: string }>(runner, missingExtensionsSql(wanted)) : [];
+  const sequences = entitySequences(dataSource);
+  const missingSequences = sequences.length ? await runSql<{ schema: string; name: string }>(runner, missingSequencesSql(sequences)) : [];
+  return { schemas: schemas.map((r) => r.name), extensions: extensions.map((r) => r.name), sequences: missingSequences };
+}
+
+/** The statements that create what is missing, in the order they must run. */
+export function prerequisiteStatements(missing: MissingPrerequisites): string[] {
+  return [
+    ...missing.schemas.map(createSchemaSql),
+    ...missing.extensions.map(createExtensionSql),
+    ...missing.sequences.map((s) => createSequenceSql(s.schema, s.name)),
+  ];
+}
+
 /**
  * Creates, under the lock, what TypeORM's schema builder assumes exists:
  * entity schemas (plain TypeORM never creates them), id sequences, and
  * extensions. Resolves to the statements this process ran to create them.
  */
 export async function createPrerequisites(runner: QueryRunner, dataSource: DataSource, logger: Logger): Promise<string[]> {
+  const missing = await findMissingPrerequisites(runner, dataSource);
   const executed: string[] = [];
-  const missingSchemas = await runSql<{ name: string }>(runner, missingSchemasSql(syncedSchemas(dataSource)));
-  for (const { name } of missingSchemas) {
+  for (const name of missing.schemas) {
     executed.push(createSchemaSql(name));
     await runner.query(createSchemaSql(name));
   }
-
-  if ((dataSource.options as { installExtensions?: boolean }).installExtensions !== false) {
-    const extensions = await wantedExtensions(dataSource);
-    const missing = extensions.length ? await runSql<{ name: string }>(runner, missingExtensionsSql(extensions)) : [];
-    for (const { name } of missing) {
-      // TypeORM only warns when an extension cannot be installed (no superuser, say); so do we,
-      // but inside a savepoint, because a failed statement would poison the sync transaction.
-      const savepoint = 'typeorm_result_backend_extension';
-      const inTransaction = runner.isTransactionActive;
-      if (inTransaction) await runner.query(savepointSql(savepoint));
-      try {
-        await runner.query(createExtensionSql(name));
-        if (inTransaction) await runner.query(releaseSavepointSql(savepoint));
-        executed.push(createExtensionSql(name));
-      } catch (error) {
-        if (isRetryableSyncError(error)) throw error;
-        if (inTransaction) await runner.query(rollbackToSavepointSql(savepoint));
-        logger.warn('extension could not be installed; install it as a superuser', { extension: name, error: String(error) });
-      }
+  for (const name of missing.extensions) {
+    // TypeORM only warns when an extension cannot be installed (no superuser, say); so do we,
+    // but inside a savepoint, because a failed statement would poison the sync transaction.
+    const savepoint = 'typeorm_result_backend_extension';
+    const inTransaction = runner.isTransactionActive;
+    if (inTransaction) await runner.query(savepointSql(savepoint));
+    try {
+      await runner.query(createExtensionSql(name));
+      if (inTransaction) await runner.query(releaseSavepointSql(savepoint));
+      executed.push(createExtensionSql(name));
+    } catch (error) {
+      if (isRetryableSyncError(error)) throw error;
+      if (inTransaction) await runner.query(rollbackToSavepointSql(savepoint));
+      logger.warn('extension could not be installed; install it as a superuser', { extension: name, error: String(error) });
     }
   }
-
-  const sequences = entitySequences(dataSource);
-  const missingSequences = sequences.length ? await runSql<{ schema: string; name: string }>(runner, missingSequencesSql(sequences)) : [];
-  for (const { schema, name } of missingSequences) {
+  for (const { schema, name } of missing.sequences) {
     executed.push(createSequenceSql(schema, name));
     await runner.query(createSequenceSql(schema, name));
   }

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource, DataSourceOptions, QueryRunner } from 'typeorm';
-import { InvalidOptionError, SchemaSyncError, assertPostgres } from '../errors';
+import { InvalidOptionError, NotInitializedError, SchemaSyncError, assertPostgres } from '../errors';
+import { MigrationRunResult, SafeMigrator } from '../migrate/safe-migrator';
 import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSynchronizerOptions } from '../options';
-import { LockKey, LockPlan, acquireSessionLock, acquireTransactionLock, planLock, releaseSessionLock } from './advisory-lock';
+import { LockKey, LockPlan, acquireTransactionLock, holdLockOnOwnConnection, planLock } from './advisory-lock';
 import { isConcurrentCreateError, isRetryableSyncError } from './classify';
-import { createPrerequisites, syncedSchemas } from './prerequisites';
+import { createPrerequisites, findMissingPrerequisites, prerequisiteStatements } from './prerequisites';
 import { READ_COMMITTED_SQL } from './sql';
 
 /** What one call to {@link SafeSynchronizer.synchronize} did. */
@@ -27,6 +28,14 @@ interface SchemaBuilderHooks {
   build(): Promise<void>;
   log(): Promise<{ upQueries: { query: string }[] }>;
   createMetadataTableIfNecessary(queryRunner: QueryRunner): Promise<void>;
+}
+
+/** Options of {@link SafeSynchronizer.initialize}: the synchronizer's, which the migrator shares, and two callbacks. */
+export interface SafeInitializeOptions extends SafeSynchronizerOptions {
+  /** Receives what the sync did (only with `synchronize: true`). */
+  onSynchronized?: (result: SyncResult) => void;
+  /** Receives what the migrations did (only with `migrationsRun: true`). */
+  onMigrated?: (result: MigrationRunResult) => void;
 }
 
 interface Attempt {
@@ -57,10 +66,12 @@ export class SafeSynchronizer {
 
   /**
    * Initializes the DataSource as `dataSource.initialize()` would, but runs the
-   * schema sync (when `synchronize: true`) through the lock instead of TypeORM's
-   * own unguarded one. Resolves to the initialized DataSource.
+   * pending migrations (when `migrationsRun: true`) and then the schema sync
+   * (when `synchronize: true`), in TypeORM's order, each under the lock instead
+   * of TypeORM's own unguarded steps. Resolves to the initialized DataSource;
+   * on failure the DataSource is destroyed again, so a retry starts clean.
    */
-  static async initialize(dataSource: DataSource, options?: SafeSynchronizerOptions & { onSynchronized?: (result: SyncResult) => void }): Promise<DataSource> {
+  static async initialize(dataSource: DataSource, options?: SafeInitializeOptions): Promise<DataSource> {
     const synchronizer = new SafeSynchronizer(dataSource, options);
     if (dataSource.isInitialized) {
       throw new InvalidOptionError(
@@ -68,22 +79,27 @@ export class SafeSynchronizer {
           'Pass a DataSource that is not initialized yet, or call new SafeSynchronizer(dataSource).synchronize() on this one.',
       );
     }
+    const migrator = new SafeMigrator(dataSource, options);
     const wanted = {
       synchronize: dataSource.options.synchronize,
+      migrationsRun: dataSource.options.migrationsRun,
       installExtensions: (dataSource.options as { installExtensions?: boolean }).installExtensions,
     };
-    // TypeORM would sync (and install extensions) inside initialize(), outside any lock: switch
-    // both off for the call and do them ourselves under the lock.
-    if (wanted.synchronize) dataSource.setOptions({ synchronize: false, installExtensions: false } as Partial<DataSourceOptions>);
+    // TypeORM would migrate, sync and install extensions inside initialize(), outside any
+    // lock: switch them off for the call and do them ourselves under the lock.
+    const guarded = Boolean(wanted.synchronize || wanted.migrationsRun);
+    if (guarded) {
+      const off = { synchronize: false, migrationsRun: false, ...(wanted.synchronize ? { installExtensions: false } : {}) };
+      dataSource.setOptions(off as Partial<DataSourceOptions>);
+    }
     try {
       await dataSource.initialize();
     } finally {
-      if (wanted.synchronize) dataSource.setOptions(wanted as Partial<DataSourceOptions>);
+      if (guarded) dataSource.setOptions(wanted as Partial<DataSourceOptions>);
     }
-    if (!wanted.synchronize) return dataSource;
     try {
-      const result = await synchronizer.synchronize();
-      options?.onSynchronized?.(result);
+      if (wanted.migrationsRun) options?.onMigrated?.(await migrator.run());
+      if (wanted.synchronize) options?.onSynchronized?.(await synchronizer.synchronize());
     } catch (error) {
       await dataSource.destroy();
       throw error;
@@ -94,14 +110,9 @@ export class SafeSynchronizer {
   /** Brings the schema in line with the entities. The DataSource must be initialized. */
   async synchronize(): Promise<SyncResult> {
     const { logger, maxAttempts } = this.options;
-    if (!this.dataSource.isInitialized) {
-      throw new InvalidOptionError(
-        'SafeSynchronizer.synchronize was called on a DataSource that is not initialized. ' +
-          'Call SafeSynchronizer.initialize(dataSource) instead, or initialize it first with synchronize: false.',
-      );
-    }
+    if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.synchronize');
     const started = performance.now();
-    const plan = await this.plan();
+    const plan = await planLock(this.dataSource, this.options.lockKey, this.options.lockTimeoutMs);
     const statements: string[] = [];
     let lockWaitMs = 0;
     let lastError: unknown;
@@ -143,37 +154,35 @@ export class SafeSynchronizer {
     );
   }
 
-  /** The DDL a sync would run now; empty when the schema matches the entities. */
+  /**
+   * The DDL a sync would run now, without running it: the schemas, extensions
+   * and id sequences it would create first, then TypeORM's own diff. Empty
+   * when the schema matches the entities.
+   */
   async pendingStatements(): Promise<string[]> {
-    const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
-    const memory = await builder.log();
-    return memory.upQueries.map((q) => q.query);
-  }
-
-  private async plan(): Promise<LockPlan> {
+    if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.pendingStatements');
     const runner = this.dataSource.createQueryRunner();
+    let prerequisites: string[];
     try {
-      return await planLock(runner, syncedSchemas(this.dataSource), this.options.lockKey, this.options.lockTimeoutMs);
+      prerequisites = prerequisiteStatements(await findMissingPrerequisites(runner, this.dataSource));
     } finally {
       await runner.release();
     }
+    const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
+    const memory = await builder.log();
+    return [...prerequisites, ...memory.upQueries.map((q) => q.query)];
   }
 
   private async attempt(plan: LockPlan): Promise<Attempt> {
     const transactional = this.dataSource.options.migrationsTransactionMode !== 'none';
     if (transactional) return this.build(plan, true);
-    // No transaction to scope the lock to: hold a session lock on a connection of its own.
-    const lockRunner = this.dataSource.createQueryRunner();
+    // No transaction of the sync's own to scope the lock to: a connection of its own holds it.
+    const held = await holdLockOnOwnConnection(this.dataSource, plan, this.options.logger);
     try {
-      const lockWaitMs = await acquireSessionLock(lockRunner, plan);
-      try {
-        const attempt = await this.build(plan, false);
-        return { ...attempt, lockWaitMs };
-      } finally {
-        await releaseSessionLock(lockRunner, plan.key);
-      }
+      const attempt = await this.build(plan, false);
+      return { ...attempt, lockWaitMs: held.lockWaitMs };
     } finally {
-      await lockRunner.release();
+      await held.release();
     }
   }
 

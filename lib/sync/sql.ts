@@ -3,22 +3,13 @@
  * is unit-tested and reviewed in one place.
  */
 
-export interface SqlQuery {
-  text: string;
-  values: unknown[];
-}
+import { SqlQuery, qualified, quoteIdent } from '../query';
+
+export type { SqlQuery };
 
 /** First half of the default key: the package's namespace, fixed so it never meets an application's bigint locks. */
 export const SYNC_LOCK_NAMESPACE = 0x54524253; // "TRBS"
 
-/** Quotes an identifier the way PostgreSQL's quote_ident does for any input. */
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function qualified(schema: string | undefined, name: string): string {
-  return schema ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name);
-}
 
 /**
  * Reads the settings we override and derives the default second key half from
@@ -38,32 +29,29 @@ export function prepareLockSql(schemas: readonly string[]): SqlQuery {
 /**
  * lock_timeout bounds the wait; statement_timeout is lifted for it so that an
  * application-wide statement_timeout cannot cut the wait short of lockTimeoutMs.
- * `local` keeps the change inside the transaction.
+ * Both are transaction-local: they end with the transaction whatever happens.
  */
-export function setLockWaitSettingsSql(lockTimeoutMs: number, local: boolean): SqlQuery {
+export function setLockWaitSettingsSql(lockTimeoutMs: number): SqlQuery {
   return {
-    text: "SELECT set_config('lock_timeout', $1, $2), set_config('statement_timeout', '0', $2)",
-    values: [`${lockTimeoutMs}ms`, local],
+    text: "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', '0', true)",
+    values: [`${lockTimeoutMs}ms`],
   };
 }
 
-export function restoreSettingsSql(lockTimeout: string, statementTimeout: string, local: boolean): SqlQuery {
+export function restoreSettingsSql(lockTimeout: string, statementTimeout: string): SqlQuery {
   return {
-    text: "SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)",
-    values: [lockTimeout, statementTimeout, local],
+    text: "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
+    values: [lockTimeout, statementTimeout],
   };
+}
+
+/** A transaction that only holds a lock idles while others work; a server-wide idle timeout must not end it. */
+export function holdLockSettingsSql(): string {
+  return "SET LOCAL idle_in_transaction_session_timeout = 0";
 }
 
 export function advisoryXactLockSql(key: readonly [number, number]): SqlQuery {
   return { text: 'SELECT pg_advisory_xact_lock($1::int4, $2::int4)', values: [key[0], key[1]] };
-}
-
-export function advisorySessionLockSql(key: readonly [number, number]): SqlQuery {
-  return { text: 'SELECT pg_advisory_lock($1::int4, $2::int4)', values: [key[0], key[1]] };
-}
-
-export function advisorySessionUnlockSql(key: readonly [number, number]): SqlQuery {
-  return { text: 'SELECT pg_advisory_unlock($1::int4, $2::int4)', values: [key[0], key[1]] };
 }
 
 /** Resets the isolation level before the transaction's first snapshot, whatever the DataSource asked for. */
@@ -108,6 +96,10 @@ export function missingSequencesSql(sequences: readonly { schema: string; name: 
 /** Same shape as Celery's sequences: not OWNED BY a column, so either side may create the table. */
 export function createSequenceSql(schema: string, name: string): string {
   return `CREATE SEQUENCE IF NOT EXISTS ${qualified(schema, name)}`;
+}
+
+export function dropSequenceSql(schema: string, name: string): string {
+  return `DROP SEQUENCE IF EXISTS ${qualified(schema, name)}`;
 }
 
 export function missingExtensionsSql(extensions: readonly string[]): SqlQuery {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { deleteExpiredBatchSql, storeSql } from '../../lib/backend/sql';
-import { advisoryXactLockSql, createSequenceSql, lockHoldersSql, quoteIdent, setLockWaitSettingsSql } from '../../lib/sync/sql';
+import { quoteIdent } from '../../lib/query';
+import { advisoryXactLockSql, createSequenceSql, lockHoldersSql, setLockWaitSettingsSql } from '../../lib/sync/sql';
 
 const tables = { task: '"public"."celery_taskmeta"', group: '"public"."celery_tasksetmeta"', taskSequence: '"public"."task_id_sequence"', groupSequence: '"public"."taskset_id_sequence"', channel: 'trb_x' };
 const store = { taskId: 't', status: 'SUCCESS', result: null, traceback: null, name: null, args: null, kwargs: null, worker: null, retries: null, queue: null, extra: [] };
@@ -21,9 +22,9 @@ describe('The SQL, as text', () => {
   });
 
   it('lifts statement_timeout while it bounds the lock wait with lock_timeout, transaction-locally', () => {
-    expect(setLockWaitSettingsSql(1500, true)).to.deep.equal({
-      text: "SELECT set_config('lock_timeout', $1, $2), set_config('statement_timeout', '0', $2)",
-      values: ['1500ms', true],
+    expect(setLockWaitSettingsSql(1500)).to.deep.equal({
+      text: "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', '0', true)",
+      values: ['1500ms'],
     });
   });
 

@@ -1,0 +1,71 @@
+import { DataSource, MigrationExecutor } from 'typeorm';
+import { NotInitializedError, assertPostgres } from '../errors';
+import { MigrationTransactionMode, ResolvedSchemaLockOptions, SafeMigratorOptions, resolveSafeMigratorOptions } from '../options';
+import { LockKey, holdLockOnOwnConnection, planLock } from '../sync/advisory-lock';
+
+/** What one call to {@link SafeMigrator.run} did. */
+export interface MigrationRunResult {
+  /** The migrations this process ran, in order; empty when another process had run them all. */
+  executed: string[];
+  /** The transaction mode they ran in. */
+  transaction: MigrationTransactionMode;
+  /** Milliseconds spent waiting for the advisory lock. */
+  lockWaitMs: number;
+  /** Wall time, lock wait included, in milliseconds. */
+  durationMs: number;
+  lockKey: LockKey;
+}
+
+/**
+ * Runs TypeORM's pending migrations under the same advisory lock as
+ * {@link SafeSynchronizer}, so each migration's `up()` commits exactly once
+ * however many processes start together.
+ *
+ * TypeORM's MigrationExecutor creates its table and reads the list of executed
+ * migrations before its own transaction begins, so the lock has to be taken
+ * before the executor starts, and held until it is done. A connection of its
+ * own holds it, in an open transaction (see holdLockOnOwnConnection): that
+ * covers every transaction mode, "all", "each" and "none", keeps TypeORM's own
+ * semantics for each, and stays safe behind PgBouncer in transaction mode.
+ */
+export class SafeMigrator {
+  private readonly options: ResolvedSchemaLockOptions & { transaction: MigrationTransactionMode };
+
+  constructor(
+    private readonly dataSource: DataSource,
+    options?: SafeMigratorOptions,
+  ) {
+    assertPostgres(dataSource);
+    this.options = resolveSafeMigratorOptions(options, dataSource.options.migrationsTransactionMode);
+  }
+
+  /** The names of the migrations not run yet, in the order they would run. Reads only; creates nothing. */
+  async pending(): Promise<string[]> {
+    this.requireInitialized('SafeMigrator.pending');
+    const pending = await new MigrationExecutor(this.dataSource).getPendingMigrations();
+    return pending.map((m) => m.name);
+  }
+
+  /** Runs every pending migration under the lock. Resolves to those this process ran. */
+  async run(): Promise<MigrationRunResult> {
+    this.requireInitialized('SafeMigrator.run');
+    const { logger, transaction } = this.options;
+    const started = performance.now();
+    const plan = await planLock(this.dataSource, this.options.lockKey, this.options.lockTimeoutMs);
+    const held = await holdLockOnOwnConnection(this.dataSource, plan, logger);
+    try {
+      const executor = new MigrationExecutor(this.dataSource);
+      executor.transaction = transaction;
+      const executed = (await executor.executePendingMigrations()).map((m) => m.name);
+      const result: MigrationRunResult = { executed, transaction, lockWaitMs: held.lockWaitMs, durationMs: performance.now() - started, lockKey: plan.key };
+      logger.info('migrations run', { executed: executed.length, transaction, lockWaitMs: Math.round(held.lockWaitMs) });
+      return result;
+    } finally {
+      await held.release();
+    }
+  }
+
+  private requireInitialized(purpose: string): void {
+    if (!this.dataSource.isInitialized) throw new NotInitializedError(purpose);
+  }
+}
