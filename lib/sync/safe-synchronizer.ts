@@ -98,8 +98,14 @@ export class SafeSynchronizer {
       if (guarded) dataSource.setOptions(wanted as Partial<DataSourceOptions>);
     }
     try {
-      if (wanted.migrationsRun) options?.onMigrated?.(await migrator.run());
-      if (wanted.synchronize) options?.onSynchronized?.(await synchronizer.synchronize());
+      if (wanted.migrationsRun) {
+        const migrated = await migrator.run();
+        options?.onMigrated?.(migrated);
+      }
+      if (wanted.synchronize) {
+        const synchronized = await synchronizer.synchronize();
+        options?.onSynchronized?.(synchronized);
+      }
     } catch (error) {
       await dataSource.destroy();
       throw error;

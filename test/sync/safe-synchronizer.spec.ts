@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import {
   InvalidOptionError,
+  NotInitializedError,
   LockTimeoutError,
   Logger,
   SafeSynchronizer,
@@ -217,7 +218,7 @@ describe('SafeSynchronizer', () => {
       expect(() => new SafeSynchronizer(ds(), { maxAttempts: 0 })).to.throw(InvalidOptionError, /maxAttempts/);
     });
 
-    it('a logger without the four methods', () => {
+    it('a logger with neither the four methods nor log, warn and error', () => {
       expect(() => new SafeSynchronizer(ds(), { logger: { info() {} } as unknown as Logger })).to.throw(InvalidOptionError, /logger/);
     });
 
@@ -228,8 +229,8 @@ describe('SafeSynchronizer', () => {
 
     it('synchronize() on a DataSource that is not initialized', async () => {
       const error = await rejection(new SafeSynchronizer(ds()).synchronize());
-      expect(error).to.be.instanceOf(InvalidOptionError);
-      expect((error as Error).message).to.contain('not initialized');
+      expect(error).to.be.instanceOf(NotInitializedError);
+      expect((error as Error).message).to.match(/SafeSynchronizer\.synchronize needs an initialized DataSource.*Await SafeSynchronizer\.initialize/);
     });
 
     it('initialize() on a DataSource that is already initialized', async () => {
