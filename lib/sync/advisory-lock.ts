@@ -103,8 +103,11 @@ export async function holdLockOnOwnConnection(dataSource: DataSource, plan: Lock
   const runner = rowsOf(client);
   try {
     await client.query('BEGIN');
-    await client.query(holdLockSettingsSql());
     const lockWaitMs = await acquireTransactionLock(runner, plan);
+    // Last, and as a simple-protocol statement: a parameterized statement leaves its
+    // unnamed portal open, and with it a snapshot whose xmin would make a migration's
+    // CREATE INDEX CONCURRENTLY wait for this idle transaction forever.
+    await client.query(holdLockSettingsSql());
     return {
       lockWaitMs,
       release: async () => {
