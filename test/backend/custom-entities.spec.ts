@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Column, Entity } from 'typeorm';
-import { AbstractTaskMeta, AbstractTaskSetMeta, InvalidOptionError, ResultBackend, defineCeleryEntities } from '../../lib';
+import { AbstractTaskMeta, AbstractTaskSetMeta, InvalidOptionError, NotInitializedError, ResultBackend, defineCeleryEntities } from '../../lib';
 import { openBackend, rejection } from '../support/backend';
 import { useTestDatabase } from '../support/database';
 import { query } from '../support/pg-client';
@@ -42,6 +42,28 @@ describe('ResultBackend with custom entities', () => {
     } finally {
       await f.close();
     }
+  });
+
+  it('takes what defineCeleryEntities returns as it is, and refuses any other shape', async () => {
+    const pair = defineCeleryEntities({ taskTable: 'pair_taskmeta', groupTable: 'pair_groupmeta' });
+    const f = await openBackend(db.current().url, { entities: pair }, { entities: [pair.TaskMeta, pair.TaskSetMeta] });
+    try {
+      await f.backend.markAsDone('t', 5);
+      expect(await query(db.current().url, "SELECT status FROM pair_taskmeta WHERE task_id = 't'")).to.deep.equal([{ status: 'SUCCESS' }]);
+      // A misspelt key would otherwise fall back to Celery's default tables without a word.
+      expect(() => new ResultBackend(f.ds, { entities: { tasks: pair.TaskMeta } as never })).to.throw(InvalidOptionError, /entities is an object with the keys tasks.*\{ task, group \}.*\{ TaskMeta, TaskSetMeta \}/);
+      expect(() => new ResultBackend(f.ds, { entities: [pair.TaskMeta] as never })).to.throw(InvalidOptionError, /keys 0/);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('says the DataSource is not initialized yet, rather than that the entity is unknown', async () => {
+    const { DataSource } = await import('typeorm');
+    const ds = new DataSource({ type: 'postgres', url: db.current().url, entities: [TenantTaskMeta, TenantGroupMeta] });
+    const error = await rejection(new ResultBackend(ds, { entities: { task: TenantTaskMeta, group: TenantGroupMeta } }).getTaskMeta('x'));
+    expect(error).to.be.instanceOf(NotInitializedError);
+    expect((error as Error).message).to.match(/The ResultBackend needs an initialized DataSource/);
   });
 
   it('refuses an entity that does not extend AbstractTaskMeta, or that the DataSource does not know', async () => {
