@@ -31,7 +31,8 @@ describe('The published package', function () {
   it('gives the same class objects to import and require, from a packed tarball', () => {
     const dir = mkdtempSync(join(tmpdir(), 'trb-pack-'));
     try {
-      const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
+      // --ignore-scripts: prepack would rebuild dist/ under the running tests; it was just built.
+      const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
       const target = join(dir, 'node_modules', 'typeorm-result-backend');
       mkdirSync(target, { recursive: true });
       execFileSync('tar', ['-xzf', join(dir, tarball), '-C', target, '--strip-components=1']);
@@ -41,6 +42,9 @@ describe('The published package', function () {
       const files = execFileSync('tar', ['-tzf', join(dir, tarball)], { encoding: 'utf8' });
       expect(files).to.contain('package/dist/esm/index.mjs').and.contain('package/dist/lib/index.d.ts');
       expect(files, 'tests are not shipped').not.to.contain('dist/test/');
+      expect(files).to.contain('package/LICENSE').and.contain('package/README.md').and.contain('package/dist/esm/index.d.mts');
+      expect(files, 'no source maps without their sources').not.to.match(/\.map$/m);
+      expect(files, 'no TypeScript sources').not.to.match(/^package\/(lib|entities)\//m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
