@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CeleryGroupResult, celeryCodec, decodePickle, jsonCodec, kombuJson } from '../../lib';
+import { celeryFixture } from '../support/fixtures';
 
 interface Row { case: string; columns: Record<string, string | number | null> }
-const rows = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', '..', 'shared', 'celery', 'rows.json'), 'utf8')) as { rows: Row[] }).rows;
+const rows = (JSON.parse(celeryFixture('rows.json')) as { rows: Row[] }).rows;
 const column = (name: string, col: string) => Buffer.from(String(rows.find((r) => r.case === name)!.columns[col]), 'hex');
 
 describe('The celery codec', () => {

@@ -28,7 +28,7 @@ const EXPECTED: Record<string, PyValue | 'no result column'> = {
   extended_success: { sum: 3 },
 };
 
-describe('pickle: the rows Celery 5.2.6 wrote (../shared/celery/rows.json)', () => {
+describe('pickle: the rows Celery 5.2.6 wrote (test/fixtures/celery/rows.json)', () => {
   const rows = celeryRows();
   const byCase = new Map(rows.map((r) => [r.case, r]));
 
@@ -74,7 +74,9 @@ describe('pickle: the rows Celery 5.2.6 wrote (../shared/celery/rows.json)', () 
   });
 
   it('decodes the saved group and drops the embedded DatabaseBackend and its URL', () => {
-    const v = decodePickle(hex(byCase.get('group_save_group')?.columns.result as string));
+    const raw = hex(byCase.get('group_save_group')?.columns.result as string);
+    expect(raw.toString('latin1'), 'the stored bytes do carry the URL and its password').to.include('fx_plain@127.0.0.1');
+    const v = decodePickle(raw);
     expect(v).to.be.instanceOf(CeleryGroupResult);
     const json = JSON.stringify(v);
     expect(json).to.equal('{"id":"group-1","results":[{"id":"task-int","parent":null},{"id":"task-str","parent":null}]}');

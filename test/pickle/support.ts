@@ -1,18 +1,9 @@
 import { spawnSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
+import { celeryFixture, repoRoot } from '../support/fixtures';
 
 /** Debian's interpreter: a python3 earlier on PATH may not see the python3-celery package. */
 export const PYTHON = '/usr/bin/python3';
-
-/** The repository root, found from the compiled file's location (dist/test/pickle) or the working directory. */
-function repoRoot(): string {
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const pkg = path.join(dir, 'package.json');
-    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'typeorm-result-backend') return dir;
-  }
-  return process.cwd();
-}
 
 const ROOT = repoRoot();
 
@@ -24,10 +15,9 @@ export interface CeleryRow {
   read_back: string;
 }
 
-/** The rows real Celery 5.2.6 wrote, with the result column as hex (see ../shared/celery/README.md). */
+/** The rows real Celery 5.2.6 wrote, with the bytea columns as hex (test/fixtures/celery/rows.json). */
 export function celeryRows(): CeleryRow[] {
-  const file = path.resolve(ROOT, '..', 'shared', 'celery', 'rows.json');
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { rows: CeleryRow[] }).rows;
+  return (JSON.parse(celeryFixture('rows.json')) as { rows: CeleryRow[] }).rows;
 }
 
 export function hex(h: string): Buffer {

@@ -1,12 +1,11 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { SafeSynchronizer, SyncResult, TaskMeta, TaskSetMeta } from '../../lib';
 import { postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';
 import { query } from '../support/pg-client';
+import { celeryFixture } from '../support/fixtures';
 
-export const celerySchemaSql = readFileSync(join(__dirname, '..', '..', '..', '..', 'shared', 'celery', 'schema.sql'), 'utf8');
+export const celerySchemaSql = celeryFixture('schema.sql');
 
 const COLUMNS_SQL = `
   SELECT table_name, column_name, data_type, character_maximum_length AS length, is_nullable, column_default
