@@ -38,8 +38,10 @@ async function main(): Promise<DemoWorkerReport> {
     await backend.close();
     return { stored: config.taskIds.length };
   } catch (error) {
-    const e = error as { code?: string; constraint?: string; message?: string };
-    return { stored: 0, error: `${e.code ?? ''} ${e.constraint ?? e.message ?? String(error)}`.trim() };
+    // PostgreSQL's own words and SQLSTATE, as the worker's log would show them.
+    const e = error as { code?: string; driverError?: { code?: string }; message?: string };
+    const code = e.driverError?.code ?? e.code;
+    return { stored: 0, error: `${e.message ?? String(error)}${code ? ` (SQLSTATE ${code})` : ''}` };
   } finally {
     if (ds.isInitialized) await ds.destroy();
   }
