@@ -137,3 +137,8 @@ export function deleteUnfinishedBatchSql(table: string, olderThanMs: number, bat
 export function listenSql(channel: string): string {
   return `LISTEN ${quoteIdent(channel)}`;
 }
+
+/** Rows per state, for `typeorm-result-backend status`. A NULL status is Celery's PENDING. */
+export function countByStateSql(table: string): SqlQuery {
+  return { text: `SELECT COALESCE(status, 'PENDING') AS status, count(*)::int AS count FROM ${table} GROUP BY 1 ORDER BY 1`, values: [] };
+}

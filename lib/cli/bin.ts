@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { main } from './main';
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,105 @@
+import type { DataSource, DataSourceOptions } from 'typeorm';
+import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
+import { AbstractTaskSetMeta } from '../../entities/abstract-task-set-meta';
+import { ResultBackend } from '../backend/result-backend';
+import { countByStateSql } from '../backend/sql';
+import type { GroupEntityClass, TaskEntityClass } from '../backend/tables';
+import type { LockHolder } from '../errors';
+import type { Logger } from '../logger';
+import { SafeMigrator, type MigrationRunResult } from '../migrate/safe-migrator';
+import type { MigrationTransactionMode } from '../options';
+import { qualified, runSql } from '../query';
+import { planLock } from '../sync/advisory-lock';
+import { schemaOf } from '../sync/prerequisites';
+import { SafeSynchronizer, type SyncResult } from '../sync/safe-synchronizer';
+import { lockHoldersSql } from '../sync/sql';
+import { UsageError } from './load-data-source';
+
+export interface LockOptions {
+  lockTimeoutMs?: number;
+  logger: Logger;
+}
+
+/**
+ * Initializes the file's DataSource with its own sync and migrations switched
+ * off, whatever the file says: the commands run them under the lock, as
+ * `typeorm schema:sync` ignores `synchronize`.
+ */
+export async function open(dataSource: DataSource): Promise<DataSource> {
+  dataSource.setOptions({ synchronize: false, migrationsRun: false } as Partial<DataSourceOptions>);
+  return dataSource.initialize();
+}
+
+export async function sync(ds: DataSource, options: LockOptions): Promise<SyncResult> {
+  return new SafeSynchronizer(ds, options).synchronize();
+}
+
+export async function migrate(ds: DataSource, options: LockOptions & { transaction?: MigrationTransactionMode }): Promise<MigrationRunResult> {
+  return new SafeMigrator(ds, options).run();
+}
+
+export async function pendingMigrations(ds: DataSource): Promise<string[]> {
+  return new SafeMigrator(ds).pending();
+}
+
+export interface Status {
+  inSync: boolean;
+  pendingStatements: string[];
+  pendingMigrations: string[];
+  lockKey: readonly [number, number];
+  lockHolders: LockHolder[];
+  tables: { table: string; states: Record<string, number> }[];
+}
+
+export async function status(ds: DataSource): Promise<Status> {
+  const pendingStatements = await new SafeSynchronizer(ds).pendingStatements();
+  const pending = await pendingMigrations(ds);
+  const plan = await planLock(ds, undefined, 0);
+  const holders = await runSql<{ pid: number; application_name: string; since: Date | null; state: string | null }>(ds.manager, lockHoldersSql(plan.key));
+  const tables: Status['tables'] = [];
+  for (const target of celeryTargets(ds, AbstractTaskMeta)) {
+    const meta = ds.getMetadata(target);
+    const table = qualified(schemaOf(ds, meta), meta.tableName);
+    // A table the sync has not made yet has no rows to count.
+    const [{ exists }] = await runSql<{ exists: boolean }>(ds.manager, { text: 'SELECT to_regclass($1) IS NOT NULL AS exists', values: [table] });
+    const rows = exists ? await runSql<{ status: string; count: number }>(ds.manager, countByStateSql(table)) : [];
+    tables.push({ table, states: Object.fromEntries(rows.map((r) => [r.status, r.count])) });
+  }
+  return {
+    inSync: pendingStatements.length === 0 && pending.length === 0,
+    pendingStatements,
+    pendingMigrations: pending,
+    lockKey: plan.key,
+    lockHolders: holders.map((h) => ({ pid: h.pid, applicationName: h.application_name, since: h.since, state: h.state })),
+    tables,
+  };
+}
+
+export async function cleanup(
+  ds: DataSource,
+  options: { olderThanMs?: number; unfinishedOlderThanMs?: number; logger: Logger },
+): Promise<{ task: string; group: string; tasks: number; unfinishedTasks: number; groups: number }> {
+  const [task] = pickOne(celeryTargets(ds, AbstractTaskMeta), 'AbstractTaskMeta');
+  const [group] = pickOne(celeryTargets(ds, AbstractTaskSetMeta), 'AbstractTaskSetMeta');
+  const backend = new ResultBackend(ds, { entities: { task: task as TaskEntityClass, group: group as GroupEntityClass }, listen: false, logger: options.logger });
+  try {
+    const removed = await backend.cleanup({ olderThanMs: options.olderThanMs, unfinishedOlderThanMs: options.unfinishedOlderThanMs });
+    return { task: ds.getMetadata(task).tableName, group: ds.getMetadata(group).tableName, ...removed };
+  } finally {
+    await backend.close();
+  }
+}
+
+/** The registered entity classes that extend one of the Celery base classes. */
+function celeryTargets(ds: DataSource, base: Function): Function[] {
+  return ds.entityMetadatas.map((m) => m.target).filter((t): t is Function => typeof t === 'function' && t.prototype instanceof base);
+}
+
+function pickOne(targets: Function[], base: string): [Function] {
+  if (targets.length === 1) return [targets[0]];
+  throw new UsageError(
+    targets.length === 0
+      ? `The DataSource registers no entity that extends ${base}, so there are no result tables to clean. Add TaskMeta and TaskSetMeta (or your subclasses) to its entities.`
+      : `The DataSource registers several entities that extend ${base} (${targets.map((t) => t.name).join(', ')}); cleanup needs exactly one pair. Use a data-source file that registers one.`,
+  );
+}

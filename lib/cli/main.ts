@@ -1,0 +1,163 @@
+/**
+ * The `typeorm-result-backend` command: the safe sync, the safe migrations, a
+ * status check and the result expiry, for deploy pipelines. Its output is the
+ * program's own, so this folder is the one place in lib/ that writes to the console.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import ms from 'ms';
+import type { DataSource } from 'typeorm';
+import { LockTimeoutError, ResultBackendError } from '../errors';
+import type { Logger } from '../logger';
+import { silentLogger } from '../logger';
+import * as commands from './commands';
+import { ExitCode } from './exit-codes';
+import { UsageError, loadDataSource } from './load-data-source';
+
+interface CommonOptions {
+  dataSource: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+/** Never print a password: the driver's messages can carry a connection URL. */
+export function redact(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]+:)[^@\s/]+@/gi, '$1***@');
+}
+
+function duration(value: string): number {
+  const parsed = /^\d+$/.test(value) ? Number(value) : ms(value as ms.StringValue);
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
+    throw new InvalidArgumentError(`"${value}" is not a duration. Use milliseconds or a unit: 90s, 15m, 12h, 7d.`);
+  }
+  return parsed;
+}
+
+function wholeMs(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a whole number of milliseconds.`);
+  return Number(value);
+}
+
+function stderrLogger(verbose: boolean | undefined): Logger {
+  if (!verbose) return silentLogger;
+  const line = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    process.stderr.write(`${level} ${message}${fields ? ` ${redact(JSON.stringify(fields))}` : ''}\n`);
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+}
+
+function print(json: boolean | undefined, value: unknown, human: () => string[]): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human().join('\n')}\n`);
+}
+
+/** Loads and opens the data source, runs the command, and always closes it. */
+async function withDataSource<T>(options: CommonOptions, run: (ds: DataSource) => Promise<T>): Promise<T> {
+  const ds = await commands.open(await loadDataSource(options.dataSource));
+  try {
+    return await run(ds);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+function common(command: Command): Command {
+  return command
+    .requiredOption('-d, --dataSource <path>', 'the file that exports your DataSource (.js, .mjs, .cjs, .ts, .mts, .cts)')
+    .option('--json', 'print one JSON document for machines')
+    .option('--verbose', 'log what happens to stderr');
+}
+
+function lockTimeout(command: Command): Command {
+  return command.addOption(new Option('--lock-timeout <ms>', 'longest wait for the schema lock, in milliseconds (0: no limit)').argParser(wholeMs));
+}
+
+export function program(): Command {
+  const cli = new Command('typeorm-result-backend')
+    .description('Schema sync, migrations, status and cleanup for TypeORM on PostgreSQL, safe with many processes at once.')
+    .showHelpAfterError()
+    .exitOverride();
+  cli.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  lockTimeout(common(cli.command('sync')))
+    .description("bring the schema in line with the entities under the advisory lock, whatever the file's synchronize option says")
+    .action(async (o: CommonOptions & { lockTimeout?: number }) => {
+      const result = await withDataSource(o, (ds) => commands.sync(ds, { lockTimeoutMs: o.lockTimeout, logger: stderrLogger(o.verbose) }));
+      print(o.json, result, () => [
+        result.changed ? `Schema changed: ${result.statements.length} statement(s).` : 'Schema already in sync: nothing to do.',
+        ...result.statements.map((s) => `  ${s}`),
+        `Waited ${Math.round(result.lockWaitMs)} ms for the lock; ${Math.round(result.durationMs)} ms in all.`,
+      ]);
+    });
+
+  lockTimeout(common(cli.command('migrate')))
+    .description('run the pending migrations under the advisory lock (each one once, however many processes run this)')
+    .option('--show', 'list the pending migrations and run nothing (exit 3 when some are pending)')
+    .addOption(new Option('--transaction <mode>', 'the transaction mode (default: the data source\'s migrationsTransactionMode, else all)').choices(['all', 'each', 'none']))
+    .action(async (o: CommonOptions & { lockTimeout?: number; show?: boolean; transaction?: 'all' | 'each' | 'none' }) => {
+      if (o.show) {
+        const pending = await withDataSource(o, (ds) => commands.pendingMigrations(ds));
+        print(o.json, { pending }, () => (pending.length ? [`${pending.length} pending migration(s):`, ...pending.map((m) => `  ${m}`)] : ['No pending migrations.']));
+        if (pending.length) process.exitCode = ExitCode.NOT_IN_SYNC;
+        return;
+      }
+      const result = await withDataSource(o, (ds) => commands.migrate(ds, { lockTimeoutMs: o.lockTimeout, transaction: o.transaction, logger: stderrLogger(o.verbose) }));
+      print(o.json, result, () => [
+        result.executed.length ? `Ran ${result.executed.length} migration(s) (transaction "${result.transaction}"):` : 'No pending migrations: nothing to do.',
+        ...result.executed.map((m) => `  ${m}`),
+        `Waited ${Math.round(result.lockWaitMs)} ms for the lock; ${Math.round(result.durationMs)} ms in all.`,
+      ]);
+    });
+
+  common(cli.command('status'))
+    .description('is the schema in sync, are migrations pending, who holds the lock, how many results per state (exit 3 when not in sync)')
+    .action(async (o: CommonOptions) => {
+      const s = await withDataSource(o, (ds) => commands.status(ds));
+      print(o.json, s, () => [
+        s.pendingStatements.length ? `Schema: NOT in sync, ${s.pendingStatements.length} statement(s) pending:` : 'Schema: in sync.',
+        ...s.pendingStatements.map((x) => `  ${x}`),
+        s.pendingMigrations.length ? `Migrations: ${s.pendingMigrations.length} pending: ${s.pendingMigrations.join(', ')}` : 'Migrations: none pending.',
+        s.lockHolders.length
+          ? `Lock [${s.lockKey.join(', ')}]: held by ${s.lockHolders.map((h) => `pid ${h.pid} (${h.applicationName || 'no application_name'}, since ${h.since?.toISOString() ?? '?'})`).join('; ')}`
+          : `Lock [${s.lockKey.join(', ')}]: free.`,
+        ...s.tables.map((t) => `${t.table}: ${Object.entries(t.states).map(([k, v]) => `${k} ${v}`).join(', ') || 'no rows'}`),
+      ]);
+      if (!s.inSync) process.exitCode = ExitCode.NOT_IN_SYNC;
+    });
+
+  common(cli.command('cleanup'))
+    .description('remove expired results, groups and abandoned unfinished rows, as ResultBackend.cleanup() does')
+    .addOption(new Option('--older-than <duration>', 'ready results and groups older than this (e.g. 7d; default: one day)').argParser(duration))
+    .addOption(new Option('--unfinished-older-than <duration>', 'unfinished rows untouched for longer than this (default: 7d)').argParser(duration))
+    .action(async (o: CommonOptions & { olderThan?: number; unfinishedOlderThan?: number }) => {
+      const r = await withDataSource(o, (ds) =>
+        commands.cleanup(ds, { olderThanMs: o.olderThan, unfinishedOlderThanMs: o.unfinishedOlderThan, logger: stderrLogger(o.verbose) }),
+      );
+      print(o.json, r, () => [`Removed from ${r.task}: ${r.tasks} result(s), ${r.unfinishedTasks} abandoned unfinished row(s); from ${r.group}: ${r.groups} group(s).`]);
+    });
+
+  return cli;
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError) return ExitCode.USAGE;
+  if (error instanceof LockTimeoutError) return ExitCode.LOCK_TIMEOUT;
+  return ExitCode.FAILURE;
+}
+
+/** Runs the CLI on argv; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const cli = program();
+  const json = argv.includes('--json');
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    const code = error instanceof ResultBackendError ? error.code : (error as { code?: unknown })?.code;
+    const message = redact(error instanceof Error ? error.message : String(error));
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code: typeof code === 'string' ? code : 'ERROR', message } }, null, 2)}\n`);
+    else process.stderr.write(`${error instanceof Error ? error.name : 'Error'}: ${message}\n`);
+    return exitCodeOf(error);
+  }
+}
