@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +38,12 @@ describe('The published package', function () {
       execFileSync('tar', ['-xzf', join(dir, tarball), '-C', target, '--strip-components=1']);
       // The peers come from this repo's install, as an application would provide them.
       for (const peer of ['typeorm', 'pg', 'reflect-metadata']) symlinkSync(join(ROOT, 'node_modules', peer), join(dir, 'node_modules', peer));
+      // No Nest beside it here: the main entry loads both ways without it...
       expect(check(dir)).to.deep.equal(SAME);
+      // ...and only the nestjs subpath asks for it.
+      const nest = spawnSync(process.execPath, ['-e', "require('typeorm-result-backend/nestjs')"], { cwd: dir, encoding: 'utf8' });
+      expect(nest.status).to.not.equal(0);
+      expect(nest.stderr).to.contain("Cannot find module '@nestjs/common'");
       const files = execFileSync('tar', ['-tzf', join(dir, tarball)], { encoding: 'utf8' });
       expect(files).to.contain('package/dist/esm/index.mjs').and.contain('package/dist/lib/index.d.ts');
       expect(files, 'tests are not shipped').not.to.contain('dist/test/');
