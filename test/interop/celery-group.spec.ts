@@ -23,6 +23,12 @@ const EXPRS = {
   inContainers: "[AsyncResult('in-a-list', app=app), {'k': AsyncResult('in-a-dict', app=app)}]",
   exceptions:
     "[celery_exceptions.TimeoutError('t'), celery_exceptions.Retry('msg'), celery_exceptions.TaskRevokedError('revoked'), billiard_exceptions.SoftTimeLimitExceeded()]",
+  // What a Celery app's own result classes pickle as: celery.app.base._unpickle_appattr(name, args).
+  appGroup: "app.GroupResult('g-app', [app.AsyncResult('t-1'), app.AsyncResult('t-2')])",
+  appChain: "app.AsyncResult('c3', parent=app.AsyncResult('c2', parent=app.AsyncResult('c1')))",
+  appNested: "app.GroupResult('outer', [app.GroupResult('inner', [app.AsyncResult('t')]), app.AsyncResult('u')])",
+  appChordBody: "app.AsyncResult('body', parent=app.GroupResult('header', [app.AsyncResult('h1'), app.AsyncResult('h2')]))",
+  appOtherAttr: "type('Sneaky', (), {'__reduce__': lambda self: (__import__('celery.app.base', fromlist=['x'])._unpickle_appattr, ('send_task', ('x',)))})()",
   backendInList: "[AsyncResult('x', app=app), app.backend]",
   backendSharedWithOutput: '(lambda b: [AsyncResult(\'x\', backend=b, app=app), b])(app.backend)',
 };
@@ -80,6 +86,30 @@ describe('pickle: Celery results, checked against real Celery 5.2.6 (/usr/bin/py
         new CeleryGroupResult('outer', [new CeleryGroupResult('inner', [new CeleryAsyncResult('t')]), new CeleryAsyncResult('u')]),
       );
       expect(decodePickle(pickles.empty)).to.deep.equal(new CeleryGroupResult('empty', []));
+    });
+
+    it("reads a group a Celery app saved (app.GroupResult, pickled as _unpickle_appattr) and drops its backend", () => {
+      expect(pickles.appGroup.toString('latin1')).to.include('_unpickle_appattr').and.include(`postgresql://u:${SECRET}@`);
+      const v = decodePickle(pickles.appGroup);
+      expect(v).to.deep.equal(new CeleryGroupResult('g-app', [new CeleryAsyncResult('t-1'), new CeleryAsyncResult('t-2')]));
+      expect(JSON.stringify(v)).not.to.include(SECRET);
+    });
+
+    it("follows an app's chain through its parent links, and reads nested app groups", () => {
+      expect(decodePickle(pickles.appChain)).to.deep.equal(new CeleryAsyncResult('c3', new CeleryAsyncResult('c2', new CeleryAsyncResult('c1'))));
+      expect(decodePickle(pickles.appNested)).to.deep.equal(
+        new CeleryGroupResult('outer', [new CeleryGroupResult('inner', [new CeleryAsyncResult('t')]), new CeleryAsyncResult('u')]),
+      );
+    });
+
+    it("reads a chord's body result with its header group as parent", () => {
+      const v = decodePickle(pickles.appChordBody) as CeleryAsyncResult;
+      expect(v.id).to.equal('body');
+      expect(v.parent).to.deep.equal(new CeleryGroupResult('header', [new CeleryAsyncResult('h1'), new CeleryAsyncResult('h2')]));
+    });
+
+    it('refuses any other app attribute, naming it', () => {
+      expect(() => decodePickle(pickles.appOtherAttr)).to.throw(UnsafePickleError, "references global celery.app.base._unpickle_appattr('send_task')");
     });
 
     it('reads results that sit inside ordinary containers', () => {

@@ -59,7 +59,12 @@ def read(cmd):
 
 def save_group(cmd):
     app = make_app(cmd['url'], False)
-    GroupResult(cmd['group_id'], [AsyncResult(t, app=app) for t in cmd['task_ids']], app=app).save()
+    if cmd.get('app_bound'):
+        # What a Celery client saves: group(...).apply_async() returns the app's own GroupResult
+        # subclass, which pickles as celery.app.base._unpickle_appattr('GroupResult', ...).
+        app.GroupResult(cmd['group_id'], [app.AsyncResult(t) for t in cmd['task_ids']]).save()
+    else:
+        GroupResult(cmd['group_id'], [AsyncResult(t, app=app) for t in cmd['task_ids']], app=app).save()
     return {'saved': cmd['group_id']}
 
 

@@ -156,6 +156,22 @@ describe('Sharing the tables with real Python Celery 5.2.6', function () {
       }
     });
 
+    it('groups: Node joins a group a Celery app saved (app.GroupResult, pickled as _unpickle_appattr)', async () => {
+      const url = db.current().url;
+      celery({ command: 'store', url, items: [{ task_id: 'ag-a', expr: "'A'", state: 'SUCCESS' }, { task_id: 'ag-b', expr: "'B'", state: 'SUCCESS' }] });
+      celery({ command: 'save_group', url, group_id: 'app-group', task_ids: ['ag-a', 'ag-b'], app_bound: true });
+      const [{ result }] = await query<{ result: Buffer }>(url, "SELECT result FROM celery_tasksetmeta WHERE taskset_id = 'app-group'");
+      expect(result.toString('latin1'), 'the app-bound form').to.contain('_unpickle_appattr').and.contain('postgresql');
+      const f = await openBackend(url, { codec: 'celery' });
+      try {
+        expect(await f.backend.joinGroup('app-group', { timeoutMs: 5000 })).to.deep.equal(['A', 'B']);
+        expect(JSON.stringify(await f.backend.restoreGroup('app-group'))).not.to.contain('postgres');
+        outcomes.push('Python → Node  group (app.GroupResult)  _unpickle_appattr read; ids and values joined');
+      } finally {
+        await f.close();
+      }
+    });
+
     it('groups: Node restores and joins a group that Python saved', async () => {
       const url = db.current().url;
       celery({ command: 'store', url, items: [{ task_id: 'g-a', expr: "'A'", state: 'SUCCESS' }, { task_id: 'g-b', expr: "'B'", state: 'SUCCESS' }] });

@@ -15,6 +15,7 @@ export type GlobalKind =
   | 'exception'
   | 'async_result'
   | 'group_result'
+  | 'app_attr'
   | 'codecs_encode'
   | 'set'
   | 'frozenset'
@@ -64,6 +65,9 @@ const ALLOWED = new Map<string, GlobalKind>([
   ['uuid.UUID', 'uuid'],
   ['celery.result.AsyncResult', 'async_result'],
   ['celery.result.GroupResult', 'group_result'],
+  // What a Celery app's own result classes pickle as: _unpickle_appattr('GroupResult', args).
+  // Only the result class names below are given meaning; any other attribute is refused.
+  ['celery.app.base._unpickle_appattr', 'app_attr'],
   // Protocols 0-2 have no bytes/set opcodes, so Python spells those values as calls to these.
   ['_codecs.encode', 'codecs_encode'],
   ['builtins.set', 'set'],
@@ -91,6 +95,16 @@ export interface ResolvedGlobal {
   name: string;
   kind: GlobalKind | null;
 }
+
+/**
+ * The attributes of a Celery app that `_unpickle_appattr` may name in a result row: the app-bound
+ * subclasses of Celery's result classes, which carry the same reduce arguments as the classes
+ * themselves. (ResultSet has no __reduce_args__ in Celery 5.2.6, so it is never pickled.)
+ */
+export const APP_RESULT_CLASSES: ReadonlyMap<string, GlobalKind> = new Map([
+  ['AsyncResult', 'async_result'],
+  ['GroupResult', 'group_result'],
+]);
 
 /** Applies Python's 2-to-3 name mapping for old protocols, then looks the name up in the allow-list. */
 export function resolveGlobal(module: string, name: string, protocol: number): ResolvedGlobal {

@@ -4,6 +4,7 @@
  * nothing is called. Anything built from an unknown global stays an OpaqueNode.
  */
 import { UnsafePickleError } from './errors';
+import { APP_RESULT_CLASSES, isIdentifierPath } from './globals';
 import {
   AsyncResultNode,
   BytearrayNode,
@@ -176,6 +177,15 @@ export function applyReduce(ctx: ReduceContext, callable: Slot, args: Slot): Slo
       // database URL with its password included, so they are dropped unseen.
       for (const i of [1, 2, 3]) if (i < items.length) ctx.drop(items[i]);
       return new AsyncResultNode(items[0], items[4] ?? null, ctx.offset);
+    case 'app_attr': {
+      // _unpickle_appattr(name, args) calls app.<name>(*args): for the result classes, the same
+      // (inert) value as celery.result.<name>(*args); for anything else, a refusal naming it.
+      const [name, inner] = items;
+      if (items.length !== 2 || typeof name !== 'string' || !isIdentifierPath(name)) ctx.fail('celery.app.base._unpickle_appattr expects (attribute name, argument tuple)');
+      const kind = APP_RESULT_CLASSES.get(name);
+      if (kind === undefined) throw new UnsafePickleError(g.offset, g.module, `${g.name}('${name}')`);
+      return applyReduce(ctx, new GlobalNode('celery.result', name, kind, g.offset), inner);
+    }
     case 'group_result':
       if (items.length < 1 || items.length > 2) ctx.fail('celery.result.GroupResult was given an unexpected number of arguments');
       return new GroupResultNode(items[0], items[1] ?? null, ctx.offset);
