@@ -113,6 +113,21 @@ export class MissingSequenceError extends ResultBackendError {
   }
 }
 
+/** A table of the package's own (the first-seen times cleanup keeps) does not exist, and this database role may not create it. */
+export class MissingTableError extends ResultBackendError {
+  readonly statement: string;
+
+  constructor(statement: string, cause: unknown) {
+    super(
+      'MISSING_TABLE',
+      'cleanup() keeps the age of unfinished tasks in a table of its own beside the task table, which does not exist yet, ' +
+        `and this role is not allowed to create it. Create it once as the schema's owner: ${statement}.`,
+      { cause },
+    );
+    this.statement = statement;
+  }
+}
+
 /** An argument of a ResultBackend call that cannot be stored as given. Nothing was written. */
 export class InvalidArgumentError extends ResultBackendError {
   constructor(message: string, code = 'INVALID_ARGUMENT') {

@@ -19,6 +19,7 @@ export {
   SchemaSyncError,
   NotInitializedError,
   MissingSequenceError,
+  MissingTableError,
 } from './errors';
 export type { LockHolder } from './errors';
 export type { Logger, LogFields, ConsoleStyleLogger } from './logger';

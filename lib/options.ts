@@ -210,7 +210,7 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
    */
   expiresMs?: number;
   /**
-   * How long an unfinished row (PENDING, STARTED, RETRY, custom) may sit untouched before `cleanup()` removes it.
+   * How long an unfinished row (PENDING, STARTED, RETRY, custom) may stay unfinished, from when `cleanup()` first saw it, before `cleanup()` removes it.
    * @defaultValue 604800000 (seven days)
    */
   unfinishedExpiresMs?: number;

@@ -5,7 +5,7 @@ import { GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDec
 import { ResolvedResultBackendOptions, ResultBackendOptions, SAFE_SYNCHRONIZER_DEFAULTS, describeValue, resolveResultBackendOptions } from '../options';
 import { PgCode, findPgError } from '../pg-codes';
 import type { SqlQuery } from '../query';
-import { ensureSequences } from '../sync/sequences';
+import { ensureBackendTable, ensureSequences } from '../sync/sequences';
 import { withRetry } from './retry';
 import { ResultWaiter } from './result-waiter';
 import * as sql from './sql';
@@ -66,7 +66,7 @@ export interface GroupMeta {
 export interface CleanupOptions {
   /** Remove ready results finished longer ago than this. @defaultValue the backend's expiresMs */
   olderThanMs?: number;
-  /** Remove unfinished rows untouched for longer than this. @defaultValue the backend's unfinishedExpiresMs */
+  /** Remove rows still unfinished this long after cleanup first saw them. @defaultValue the backend's unfinishedExpiresMs */
   unfinishedOlderThanMs?: number;
 }
 
@@ -99,6 +99,7 @@ export class ResultBackend {
   private readonly taskEntity: TaskEntityClass;
   private readonly groupEntity: GroupEntityClass;
   private resolved: ResolvedTables | undefined;
+  private firstSeenReady = false;
   private readonly waiter: ResultWaiter<TaskRow>;
 
   constructor(
@@ -201,8 +202,12 @@ export class ResultBackend {
   }
 
   /**
-   * Removes expired ready results and groups, and unfinished rows left
-   * untouched past their horizon, in batches so that no statement locks a big table for long.
+   * Removes expired ready results and groups, and unfinished rows abandoned
+   * past their horizon, in batches so that no statement locks a big table for
+   * long. Celery's columns are left as Celery reads them: the age of an
+   * unfinished row is kept in the package's own `<task table>_first_seen`
+   * table (created here on first use, under the schema lock), so Celery's
+   * backend_cleanup never deletes a running task because of this one.
    */
   async cleanup(options: CleanupOptions = {}): Promise<CleanupOutcome> {
     const olderThan = validateTimeout(options.olderThanMs, 'olderThanMs') ?? this.options.expiresMs;
@@ -211,8 +216,10 @@ export class ResultBackend {
     const t = this.tables;
     const tasks = await this.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThan, batch, true), batch);
     const groups = await this.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThan, batch, false), batch);
-    const unfinishedTasks = await this.drain('clean up unfinished tasks', () => sql.deleteUnfinishedBatchSql(t.task, unfinishedOlderThan, batch), batch);
-    await this.drain('stamp unfinished tasks', () => sql.stampUnfinishedBatchSql(t.task, batch), batch);
+    await this.ensureFirstSeenTable();
+    const unfinishedTasks = await this.drain('clean up abandoned tasks', () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThan, batch), batch);
+    await this.affected('forget first-seen times', sql.forgetFirstSeenSql(t));
+    await this.drain('record first-seen times', () => sql.recordFirstSeenBatchSql(t, batch), batch);
     this.options.logger.info('cleanup done', { tasks, unfinishedTasks, groups });
     return { tasks, unfinishedTasks, groups };
   }
@@ -315,6 +322,12 @@ export class ResultBackend {
       this.options.logger.info('created the missing id sequences', { sequences: this.tables.sequences.map((s) => `${s.schema}.${s.name}`) });
       return this.query<T>(operation, q());
     }
+  }
+
+  private async ensureFirstSeenTable(): Promise<void> {
+    if (this.firstSeenReady) return;
+    await ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
+    this.firstSeenReady = true;
   }
 
   private async affected(operation: string, q: SqlQuery): Promise<number> {

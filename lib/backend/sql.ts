@@ -16,6 +16,8 @@ export interface BackendTables {
   groupSequence: string;
   /** The LISTEN/NOTIFY channel for ready results of the task table. */
   channel: string;
+  /** The package's own table of when cleanup first saw each unfinished task, beside the task table. */
+  firstSeen: string;
 }
 
 const UTC_NOW = "(now() AT TIME ZONE 'UTC')";
@@ -111,25 +113,46 @@ export function deleteExpiredBatchSql(table: string, olderThanMs: number, batch:
 }
 
 /**
- * Celery leaves date_done NULL on unfinished rows, so they carry no age. The
- * first cleanup that sees one stamps it; a later write of a non-ready state
- * clears the stamp again. A row still unfinished a horizon after its stamp is abandoned.
+ * Unfinished rows carry no age in Celery's schema (date_done is NULL), and
+ * stamping date_done would make Celery's own backend_cleanup, which deletes
+ * every row whose date_done is old whatever its state, delete running tasks.
+ * So their age lives in a table of the package's own, beside the task table:
+ * when cleanup first saw each one unfinished.
  */
-export function stampUnfinishedBatchSql(table: string, batch: number): SqlQuery {
+export function createFirstSeenSql(t: BackendTables): string {
+  return `CREATE TABLE IF NOT EXISTS ${t.firstSeen} (task_id varchar(155) PRIMARY KEY, first_seen timestamp without time zone NOT NULL)`;
+}
+
+/** Ages of unfinished rows not recorded yet start now; LIMIT keeps each statement short on a big backlog. */
+export function recordFirstSeenBatchSql(t: BackendTables, batch: number): SqlQuery {
   return {
-    text: `UPDATE ${table} SET date_done = ${UTC_NOW} WHERE id IN (
-  SELECT id FROM ${table} WHERE date_done IS NULL AND (status IS NULL OR NOT (status = ANY($2::text[])))
-  LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+    text: `INSERT INTO ${t.firstSeen} (task_id, first_seen)
+SELECT m.task_id, ${UTC_NOW} FROM ${t.task} m
+WHERE m.task_id IS NOT NULL AND (m.status IS NULL OR NOT (m.status = ANY($2::text[])))
+  AND NOT EXISTS (SELECT 1 FROM ${t.firstSeen} s WHERE s.task_id = m.task_id)
+LIMIT $1
+ON CONFLICT (task_id) DO NOTHING`,
     values: [batch, READY_STATES],
   };
 }
 
-export function deleteUnfinishedBatchSql(table: string, olderThanMs: number, batch: number): SqlQuery {
+/** Forgets the ages of tasks that finished or were removed since. */
+export function forgetFirstSeenSql(t: BackendTables): SqlQuery {
   return {
-    text: `DELETE FROM ${table} WHERE id IN (
-  SELECT id FROM ${table} WHERE date_done < ${UTC_NOW} - make_interval(secs => $1::float8 / 1000)
-    AND (status IS NULL OR NOT (status = ANY($3::text[])))
-  LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    text: `DELETE FROM ${t.firstSeen} s WHERE NOT EXISTS (
+  SELECT 1 FROM ${t.task} m WHERE m.task_id = s.task_id AND (m.status IS NULL OR NOT (m.status = ANY($1::text[]))))`,
+    values: [READY_STATES],
+  };
+}
+
+/** Deletes up to `batch` rows still unfinished longer than the horizon after cleanup first saw them. */
+export function deleteAbandonedBatchSql(t: BackendTables, olderThanMs: number, batch: number): SqlQuery {
+  return {
+    text: `DELETE FROM ${t.task} WHERE id IN (
+  SELECT m.id FROM ${t.task} m JOIN ${t.firstSeen} s ON s.task_id = m.task_id
+  WHERE s.first_seen < ${UTC_NOW} - make_interval(secs => $1::float8 / 1000)
+    AND (m.status IS NULL OR NOT (m.status = ANY($3::text[])))
+  LIMIT $2 FOR UPDATE OF m SKIP LOCKED)`,
     values: [olderThanMs, batch, READY_STATES],
   };
 }

@@ -58,6 +58,13 @@ function metadataFor(dataSource: DataSource, target: Function, base: Function, r
   return dataSource.getMetadata(target);
 }
 
+/** `<task table>_first_seen`, or a hashed name where that would pass PostgreSQL's 63-byte identifier limit. */
+export function firstSeenTableName(taskTable: string): string {
+  const name = `${taskTable}_first_seen`;
+  if (Buffer.byteLength(name) <= 63) return name;
+  return `trb_first_seen_${createHash('sha1').update(taskTable).digest('hex').slice(0, 20)}`;
+}
+
 /** Quoted table and sequence names, and the NOTIFY channel, from the entity metadata. */
 export function resolveTables(dataSource: DataSource, task: TaskEntityClass, group: GroupEntityClass): ResolvedTables {
   const taskMeta = metadataFor(dataSource, task, AbstractTaskMeta, 'task');
@@ -82,6 +89,7 @@ export function resolveTables(dataSource: DataSource, task: TaskEntityClass, gro
     ],
     // Channel names are identifiers (63 bytes at most); a hash of the table keeps them short and distinct.
     channel: `trb_${createHash('sha1').update(taskTable).digest('hex').slice(0, 20)}`,
+    firstSeen: qualified(taskSchema, firstSeenTableName(taskMeta.tableName)),
     extraColumns,
   };
 }

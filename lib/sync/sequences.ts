@@ -1,5 +1,5 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import { MissingSequenceError } from '../errors';
+import { MissingSequenceError, MissingTableError } from '../errors';
 import { PgCode, findPgError } from '../pg-codes';
 import { runSql } from '../query';
 import { acquireTransactionLock, planLock } from './advisory-lock';
@@ -51,6 +51,29 @@ export async function ensureSequences(dataSource: DataSource, sequences: readonl
     // Celery's create_all does not take our lock; if it won, the sequence is there now.
     if (isConcurrentCreateError(error)) return true;
     if (findPgError(error)?.code === PgCode.INSUFFICIENT_PRIVILEGE) throw new MissingSequenceError(sequences.map((s) => createSequenceSql(s.schema, s.name)), error);
+    throw error;
+  } finally {
+    await runner.release();
+  }
+}
+
+/**
+ * Runs one `CREATE … IF NOT EXISTS` of the package's own under the schema
+ * lock, so that processes creating it at once do not collide on the catalog.
+ * A role that may not create it gets a MissingTableError with the statement to run.
+ */
+export async function ensureBackendTable(dataSource: DataSource, statement: string, lockTimeoutMs: number): Promise<void> {
+  const plan = await planLock(dataSource, undefined, lockTimeoutMs);
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.startTransaction('READ COMMITTED');
+    await acquireTransactionLock(runner, plan);
+    await runner.query(statement);
+    await runner.commitTransaction();
+  } catch (error) {
+    if (runner.isTransactionActive) await runner.rollbackTransaction();
+    if (isConcurrentCreateError(error)) return;
+    if (findPgError(error)?.code === PgCode.INSUFFICIENT_PRIVILEGE) throw new MissingTableError(statement, error);
     throw error;
   } finally {
     await runner.release();

@@ -43,16 +43,22 @@ for (const timeZone of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
       expect(left).to.deep.equal([{ kind: 'new', n: 40000 }, { kind: 'run', n: 20000 }]);
     });
 
-    it('stamps unfinished rows on first sight, and removes them once they sat untouched past the horizon', async () => {
+    it('records when it first saw each unfinished row, in its own table, and removes those still unfinished past the horizon', async () => {
       await f.backend.cleanup();
-      // Pretend the stamp was made two hours ago, for half of them; the other half were touched since.
-      await query(db.current().url, "UPDATE celery_taskmeta SET date_done = date_done - interval '2 hours' WHERE task_id LIKE 'run-%' AND right(task_id, 1) IN ('0','2','4','6','8')");
-      await f.backend.markAsStarted('run-1'); // a write clears the stamp: the task is alive
+      const [{ seen }] = await query<{ seen: number }>(db.current().url, 'SELECT count(*)::int AS seen FROM celery_taskmeta_first_seen');
+      expect(seen).to.equal(20000);
+      expect(await query(db.current().url, "SELECT count(*)::int AS n FROM celery_taskmeta WHERE task_id LIKE 'run-%' AND date_done IS NOT NULL"), "Celery's date_done is left alone").to.deep.equal([{ n: 0 }]);
+      // Pretend half of them were first seen two hours ago; one of those finished since.
+      await query(db.current().url, "UPDATE celery_taskmeta_first_seen SET first_seen = first_seen - interval '2 hours' WHERE right(task_id, 1) IN ('0','2','4','6','8')");
+      await f.backend.markAsDone('run-10', 'finished');
       const removed = await f.backend.cleanup();
-      expect(removed.unfinishedTasks).to.equal(10000);
+      expect(removed.unfinishedTasks).to.equal(9999);
       const [{ n }] = await query<{ n: number }>(db.current().url, "SELECT count(*)::int AS n FROM celery_taskmeta WHERE task_id LIKE 'run-%'");
-      expect(n).to.equal(10000);
-      expect((await f.backend.getTaskMeta('run-1')).status).to.equal('STARTED');
+      expect(n).to.equal(10001);
+      expect((await f.backend.getTaskMeta('run-10')).status).to.equal('SUCCESS');
+      // The finished one and the removed ones are forgotten; the rest keep their first sighting.
+      const [{ left }] = await query<{ left: number }>(db.current().url, 'SELECT count(*)::int AS left FROM celery_taskmeta_first_seen');
+      expect(left).to.equal(10000);
     });
   });
 }

@@ -91,7 +91,15 @@ def worker(cmd):
     return report
 
 
-COMMANDS = {'store': store, 'read': read, 'save_group': save_group, 'restore_group': restore_group, 'worker': worker}
+def backend_cleanup(cmd):
+    # What celery beat's daily celery.backend_cleanup task runs.
+    app = make_app(cmd['url'], False)
+    app.conf.result_expires = datetime.timedelta(seconds=cmd['expires_seconds'])
+    app.backend.cleanup()
+    return {'cleaned': True}
+
+
+COMMANDS = {'backend_cleanup': backend_cleanup, 'store': store, 'read': read, 'save_group': save_group, 'restore_group': restore_group, 'worker': worker}
 
 if __name__ == '__main__':
     command = json.loads(sys.stdin.readline())

@@ -156,6 +156,38 @@ describe('Sharing the tables with real Python Celery 5.2.6', function () {
       }
     });
 
+    it("cleanup: Celery's backend_cleanup and the package's cleanup(), in either order, expire only what each should", async () => {
+      const url = db.current().url;
+      const f = await openBackend(url, { codec: 'celery', expiresMs: 86_400_000, unfinishedExpiresMs: 7 * 86_400_000 });
+      try {
+        for (const order of [['node', 'celery'], ['celery', 'node']]) {
+          await query(url, 'TRUNCATE celery_taskmeta');
+          celery({ command: 'store', url, items: [{ task_id: 'py-old', expr: "'old'", state: 'SUCCESS' }, { task_id: 'py-running', expr: 'None', state: 'STARTED' }] });
+          await f.backend.markAsDone('node-old', 'old');
+          await f.backend.markAsStarted('node-running');
+          await f.backend.markAsDone('node-new', 'new');
+          const [first, second] = order;
+          const clean = async (side: string) => (side === 'node' ? f.backend.cleanup() : celery({ command: 'backend_cleanup', url, expires_seconds: 86_400 }));
+          await clean(first);
+          // Two days pass, for every date either side keeps (naive UTC): past Celery's one-day result_expires,
+          // short of the package's seven-day horizon for unfinished rows.
+          await query(url, "UPDATE celery_taskmeta SET date_done = date_done - interval '2 days'");
+          await query(url, "DO $$ BEGIN IF to_regclass('celery_taskmeta_first_seen') IS NOT NULL THEN UPDATE celery_taskmeta_first_seen SET first_seen = first_seen - interval '2 days'; END IF; END $$");
+          await clean(second);
+          const left = (await query<{ task_id: string; status: string; date_done: Date | null }>(url, 'SELECT task_id, status, date_done FROM celery_taskmeta ORDER BY task_id'))
+            .map((r) => `${r.task_id} ${r.status} ${r.date_done ? 'dated' : 'undated'}`);
+          // Every finished row is gone, whoever removed it; both running tasks, Python's and Node's, are kept.
+          expect(left, order.join(' then ')).to.deep.equal(['node-running STARTED undated', 'py-running STARTED undated']);
+          // And Python still reads a running task as running, with no date.
+          const read = celery<Record<string, { status: string; date_done_naive: boolean }>>({ command: 'read', url, items: [{ task_id: 'node-running' }] });
+          expect(read['node-running']).to.deep.include({ status: 'STARTED', date_done_naive: false });
+        }
+      } finally {
+        await f.close();
+      }
+      outcomes.push('cleanup        backend_cleanup + cleanup() either order   running rows kept, expired ones gone');
+    });
+
     it('groups: Node joins a group a Celery app saved (app.GroupResult, pickled as _unpickle_appattr)', async () => {
       const url = db.current().url;
       celery({ command: 'store', url, items: [{ task_id: 'ag-a', expr: "'A'", state: 'SUCCESS' }, { task_id: 'ag-b', expr: "'B'", state: 'SUCCESS' }] });

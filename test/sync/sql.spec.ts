@@ -1,9 +1,10 @@
 import { expect } from 'chai';
-import { deleteExpiredBatchSql, storeSql } from '../../lib/backend/sql';
+import { createFirstSeenSql, deleteAbandonedBatchSql, deleteExpiredBatchSql, forgetFirstSeenSql, recordFirstSeenBatchSql, storeSql } from '../../lib/backend/sql';
+import { firstSeenTableName } from '../../lib/backend/tables';
 import { quoteIdent } from '../../lib/query';
 import { advisoryXactLockSql, createSequenceSql, lockHoldersSql, setLockWaitSettingsSql } from '../../lib/sync/sql';
 
-const tables = { task: '"public"."celery_taskmeta"', group: '"public"."celery_tasksetmeta"', taskSequence: '"public"."task_id_sequence"', groupSequence: '"public"."taskset_id_sequence"', channel: 'trb_x' };
+const tables = { task: '"public"."celery_taskmeta"', group: '"public"."celery_tasksetmeta"', taskSequence: '"public"."task_id_sequence"', groupSequence: '"public"."taskset_id_sequence"', channel: 'trb_x', firstSeen: '"public"."celery_taskmeta_first_seen"' };
 const store = { taskId: 't', status: 'SUCCESS', result: null, traceback: null, name: null, args: null, kwargs: null, worker: null, retries: null, queue: null, extra: [] };
 
 describe('The SQL, as text', () => {
@@ -49,5 +50,16 @@ describe('The SQL, as text', () => {
     expect(text).to.contain("date_done < (now() AT TIME ZONE 'UTC') - make_interval(secs => $1::float8 / 1000)");
     expect(text).to.contain('LIMIT $2 FOR UPDATE SKIP LOCKED');
     expect(values).to.deep.equal([1000, 50, ['SUCCESS', 'FAILURE', 'REVOKED']]);
+  });
+
+  it('gives unfinished rows their age in a table of its own, never in Celery\'s date_done', () => {
+    for (const q of [recordFirstSeenBatchSql(tables, 10), forgetFirstSeenSql(tables), deleteAbandonedBatchSql(tables, 1000, 10)]) {
+      expect(q.text).to.contain('"public"."celery_taskmeta_first_seen"');
+      expect(q.text, 'Celery\'s backend_cleanup deletes by date_done whatever the state').not.to.match(/SET\s+date_done|INSERT INTO "public"\."celery_taskmeta"/);
+    }
+    expect(createFirstSeenSql(tables)).to.equal(
+      'CREATE TABLE IF NOT EXISTS "public"."celery_taskmeta_first_seen" (task_id varchar(155) PRIMARY KEY, first_seen timestamp without time zone NOT NULL)',
+    );
+    expect(firstSeenTableName('x'.repeat(60))).to.match(/^trb_first_seen_[0-9a-f]{20}$/);
   });
 });
