@@ -125,7 +125,7 @@ export function program(): Command {
   common(cli.command('cleanup'))
     .description('remove expired results, groups and abandoned unfinished rows, as ResultBackend.cleanup() does')
     .addOption(new Option('--older-than <duration>', 'ready results and groups older than this (e.g. 7d; default: one day)').argParser(duration))
-    .addOption(new Option('--unfinished-older-than <duration>', 'unfinished rows untouched for longer than this (default: 7d)').argParser(duration))
+    .addOption(new Option('--unfinished-older-than <duration>', 'rows still unfinished this long after cleanup first saw them (default: 7d)').argParser(duration))
     .action(async (o: CommonOptions & { olderThan?: number; unfinishedOlderThan?: number }) => {
       const r = await withDataSource(o, (ds) =>
         commands.cleanup(ds, { olderThanMs: o.olderThan, unfinishedOlderThanMs: o.unfinishedOlderThan, logger: stderrLogger(o.verbose) }),
