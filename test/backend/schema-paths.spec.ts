@@ -105,10 +105,10 @@ describe('The Celery entities, whatever made the schema', function () {
     const role = `trb_limited_${db.current().name}`;
     const ds = await new DataSource(postgresOptions(db.current().url, { entities: [TaskMeta, TaskSetMeta], synchronize: true })).initialize();
     await ds.destroy();
-    await query(db.current().url, `CREATE ROLE ${role} LOGIN; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}; REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+    await query(db.current().url, `CREATE ROLE ${role} LOGIN PASSWORD 'limited'; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}; REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
     const url = new URL(db.current().url);
     url.username = role;
-    url.password = '';
+    url.password = 'limited'; // the embedded server asks for one; the service trusts
     const limited = await new DataSource(postgresOptions(url.toString(), { entities: [TaskMeta, TaskSetMeta] })).initialize();
     try {
       const error = await rejection(new ResultBackend(limited).markAsDone('t1', 1));
