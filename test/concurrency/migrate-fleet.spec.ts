@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { runFleet } from '../../examples/support/fleet';
 import { withFreshDatabase } from '../support/database';
+import { untilTheRaceShows } from '../support/race';
 import { query } from '../support/pg-client';
 import type { MigrateWorkerConfig, MigrateWorkerReport } from './migrate-worker';
 
@@ -38,23 +39,13 @@ describe('Migrations from many processes started at once (real processes, fresh 
   }
 
   it('plain TypeORM (migrationsRun: true) in the same harness fails, so the test above could fail', async () => {
-    // A race: a trial may happen to serialize. Repeat on fresh databases, within a bound, until it shows.
-    const MAX_TRIALS = 5;
-    let failedProcesses = 0;
-    let trials = 0;
-    const codes = new Set<string>();
-    while (failedProcesses === 0 && trials < MAX_TRIALS) {
-      trials++;
-      await withFreshDatabase('mig_plain', async ({ url }) => {
-        const { reports } = await runFleet<MigrateWorkerConfig, MigrateWorkerReport>(fleet(url, 'plain', 'all'), WORKER);
-        const failures = reports.filter((r) => !r.ok);
-        failedProcesses += failures.length;
-        for (const f of failures) codes.add(f.code ?? f.message ?? '?');
-        console.log(`    plain, trial ${trials}: ${failures.length}/${N} processes failed (${[...codes].join(', ') || 'no error'})`);
-      });
-    }
-    expect(failedProcesses, `no plain process failed in ${trials} trials`).to.be.greaterThan(0);
+    const { trials, failed, errors } = await untilTheRaceShows('plain migrationsRun', 5, async (url) => {
+      const { reports } = await runFleet<MigrateWorkerConfig, MigrateWorkerReport>(fleet(url, 'plain', 'all'), WORKER);
+      const failures = reports.filter((r) => !r.ok);
+      return { failed: failures.length, errors: failures.map((f) => f.code ?? f.message ?? '?') };
+    });
+    expect(failed, `no plain process failed in ${trials} trials`).to.be.greaterThan(0);
     // What fails is the race on the catalog or on the migrations themselves, not something else.
-    for (const code of codes) expect(['23505', '42P07', '42P06', '42710', '40P01']).to.include(code);
+    for (const code of errors) expect(['23505', '42P07', '42P06', '42710', '40P01']).to.include(code);
   });
 });
