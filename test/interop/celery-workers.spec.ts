@@ -1,0 +1,184 @@
+import { expect } from 'chai';
+import { ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { TaskFailedError } from '../../lib';
+import { openBackend } from '../support/backend';
+import { withFreshDatabase } from '../support/database';
+import { repoRoot } from '../support/fixtures';
+import { PYTHON } from '../pickle/support';
+
+const APP_DIR = join(repoRoot(), 'test', 'interop', 'celery_app');
+const BROKER = { host: '127.0.0.1', port: 5672 };
+const WORKERS = 4;
+const PROCESSES_PER_WORKER = 2;
+
+function brokerAnswers(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.setTimeout(2000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.connect(BROKER.port, BROKER.host);
+  });
+}
+
+function celeryEnv(url: string, queue: string): NodeJS.ProcessEnv {
+  return { ...process.env, TRB_CELERY_DB: url.replace(/^postgres:/, 'postgresql:'), TRB_CELERY_QUEUE: queue, PYTHONPATH: APP_DIR };
+}
+
+/** One command of the Python Celery client (test/interop/celery_app/client.py). */
+function client<T>(url: string, queue: string, request: Record<string, unknown>): T {
+  const run = spawnSync(PYTHON, [join(APP_DIR, 'client.py')], { cwd: APP_DIR, env: celeryEnv(url, queue), input: JSON.stringify(request), encoding: 'utf8', timeout: 120_000 });
+  if (run.status !== 0) throw new Error(`client.py ${String(request.command)} failed (exit ${run.status}):\n${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+/** Real `celery worker --pool=prefork` processes on their own queue; resolves once each says it is ready. */
+async function startWorkers(url: string, queue: string): Promise<{ stop(): Promise<void> }> {
+  const workers: ChildProcess[] = [];
+  const ready = Array.from({ length: WORKERS }, (_, i) => {
+    const args = ['-m', 'celery', '-A', 'proj', 'worker', '--pool=prefork', `-c`, String(PROCESSES_PER_WORKER), '-n', `trb${i}-${queue}@%h`, '-Q', queue, '--without-mingle', '--without-gossip', '--loglevel=INFO'];
+    const worker = spawn(PYTHON, args, { cwd: APP_DIR, env: celeryEnv(url, queue), stdio: ['ignore', 'pipe', 'pipe'] });
+    workers.push(worker);
+    return new Promise<void>((resolve, reject) => {
+      let log = '';
+      const onData = (d: Buffer) => {
+        log += d.toString();
+        if (/ ready\./.test(log)) resolve();
+      };
+      worker.stdout!.on('data', onData);
+      worker.stderr!.on('data', onData);
+      worker.once('exit', (code) => reject(new Error(`worker ${i} exited with ${code} before it was ready:\n${log.slice(-2000)}`)));
+    });
+  });
+  const stop = async () => {
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.exitCode !== null || w.signalCode !== null) return resolve();
+            const timer = setTimeout(() => w.kill('SIGKILL'), 10_000);
+            w.once('exit', () => (clearTimeout(timer), resolve()));
+            w.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  try {
+    await Promise.all(ready);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { stop };
+}
+
+/** A Node service in its own process: SafeSynchronizer at start-up, as a replica does. */
+function nodeService(url: string): Promise<{ ok: boolean; error?: string }> {
+  const child = fork(join(__dirname, 'node-service.js'), [], { env: { ...process.env, TRB_SERVICE_URL: url }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as { ok: boolean; error?: string }));
+    child.once('exit', (code) => resolve({ ok: false, error: `exited with ${code}` }));
+  });
+}
+
+describe('Real Celery 5.2.6 workers (prefork, RabbitMQ) and Node on one result backend', function () {
+  this.timeout(300_000);
+  const queue = `trb_${randomBytes(4).toString('hex')}`;
+  let brokerUp = false;
+
+  before(async function () {
+    brokerUp = await brokerAnswers();
+    if (!brokerUp) {
+      const what = `RabbitMQ at ${BROKER.host}:${BROKER.port} does not answer (apt-get install rabbitmq-server; rabbitmq-server -detached)`;
+      if (process.env.CI) throw new Error(`${what}: CI must have a broker.`);
+      console.log(`    SKIPPED, LOUDLY: ${what}`);
+      this.skip();
+    }
+  });
+
+  it("the seed's scenario: a group as the very first task on a fresh database, with a Node service syncing at the same moment", async () => {
+    await withFreshDatabase('celery_seed', async ({ url }) => {
+      const workers = await startWorkers(url, queue);
+      try {
+        // The client sends the group (the workers' first results make Celery run create_all) while Node syncs.
+        const service = nodeService(url);
+        const python = new Promise<{ group_id: string; task_ids: string[]; values: number[] }>((resolve, reject) => {
+          const run = spawn(PYTHON, [join(APP_DIR, 'client.py')], { cwd: APP_DIR, env: celeryEnv(url, queue) });
+          let out = '';
+          let err = '';
+          run.stdout.on('data', (d) => (out += d));
+          run.stderr.on('data', (d) => (err += d));
+          run.once('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client.py seed_group: ${err}`))));
+          run.stdin.end(JSON.stringify({ command: 'seed_group', size: 16 }));
+        });
+        const [node, seeded] = await Promise.all([service, python]);
+        expect(node, 'the Node service started').to.deep.equal({ ok: true });
+        expect(seeded.values).to.deep.equal(Array.from({ length: 16 }, (_, i) => i * i));
+        const f = await openBackend(url, { codec: 'celery' });
+        try {
+          expect(await f.backend.joinGroup<number>(seeded.group_id, { timeoutMs: 10_000 })).to.deep.equal(seeded.values);
+        } finally {
+          await f.close();
+        }
+        console.log(`    seed: ${WORKERS} workers × ${PROCESSES_PER_WORKER} processes, 16 tasks; Node service ok; Python g.get() and Node joinGroup equal`);
+      } finally {
+        await workers.stop();
+      }
+    });
+  });
+
+  it('a chain, a chord, a failure and a retry run by the workers read the same from Node', async () => {
+    await withFreshDatabase('celery_flows', async ({ url }) => {
+      const workers = await startWorkers(url, queue);
+      try {
+        const flows = client<{
+          chain: { id: string; links: string[]; value: number };
+          chord: { id: string; header_id: string; header_task_ids: string[]; value: number };
+          failed: { id: string; state: string };
+          retried: { id: string; value: string };
+        }>(url, queue, { command: 'flows' });
+        const f = await openBackend(url, { codec: 'celery' });
+        try {
+          const b = f.backend;
+          // Every link of the chain, from the last back to the first: 1+2, +10, +100.
+          expect(await Promise.all(flows.chain.links.map((id) => b.waitForResult<number>(id, { timeoutMs: 10_000 })))).to.deep.equal([113, 13, 3]);
+          expect(await b.waitForResult(flows.chord.id, { timeoutMs: 10_000 })).to.equal(flows.chord.value);
+          expect(await b.joinGroup<number>(flows.chord.header_id, { timeoutMs: 10_000 })).to.deep.equal([0, 1, 4, 9]);
+          const failure = await b.waitForResult(flows.failed.id, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+          expect(failure).to.be.instanceOf(TaskFailedError).and.include({ excType: 'ValueError', excModule: 'builtins' });
+          expect(await b.waitForResult(flows.retried.id, { timeoutMs: 10_000 })).to.equal(flows.retried.value);
+          expect((await b.getTaskMeta(flows.retried.id)).name).to.equal('proj.flaky');
+        } finally {
+          await f.close();
+        }
+      } finally {
+        await workers.stop();
+      }
+    });
+  });
+
+  it('Node stores results for task ids a Python client created; AsyncResult.get() and GroupResult.restore().get() return them', async () => {
+    await withFreshDatabase('celery_node_stores', async ({ url }) => {
+      const f = await openBackend(url, { codec: 'celery' });
+      try {
+        const ids = ['py-made-1', 'py-made-2', 'py-made-3'];
+        client(url, queue, { command: 'await_ids', group_id: 'py-made-group', task_ids: ids });
+        for (const [i, id] of ids.entries()) await f.backend.markAsDone(id, { n: i, tag: 'from node' });
+        const got = client<{ values: unknown[]; group_values: unknown[] }>(url, queue, { command: 'get_ids', group_id: 'py-made-group', task_ids: ids });
+        const expected = ids.map((_, n) => ({ n, tag: 'from node' }));
+        expect(got).to.deep.equal({ values: expected, group_values: expected });
+      } finally {
+        await f.close();
+      }
+    });
+  });
+
+  // Leave nothing behind on the broker either: the queue was declared for this run only.
+  after(() => {
+    if (brokerUp) client('postgresql://unused@127.0.0.1/unused', queue, { command: 'delete_queue', queue });
+  });
+});

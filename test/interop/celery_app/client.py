@@ -1,0 +1,67 @@
+"""The Python side of the worker specs: a Celery client. One JSON command on stdin, one JSON answer on stdout."""
+import json
+import sys
+
+from celery import chain, chord, group
+
+from proj import add, app, fail, flaky, square, xsum
+
+
+def seed_group(cmd):
+    # The seed's scenario: a group as the very first task on a fresh database, saved by the client.
+    g = group(square.s(i) for i in range(cmd['size'])).apply_async()
+    g.save()
+    values = g.get(timeout=cmd.get('timeout', 60), propagate=False)
+    return {'group_id': g.id, 'task_ids': [r.id for r in g.results], 'values': values}
+
+
+def flows(cmd):
+    timeout = cmd.get('timeout', 60)
+    c = chain(add.s(1, 2), add.s(10), add.s(100)).apply_async()
+    chain_value = c.get(timeout=timeout)
+    links = []
+    node = c
+    while node is not None:
+        links.append(node.id)
+        node = node.parent
+    ch = chord([square.s(i) for i in range(4)], xsum.s()).apply_async()
+    chord_value = ch.get(timeout=timeout)
+    header = ch.parent
+    header.save()  # the chord's header group, saved by the client so that any process can join it
+    failed = fail.delay('boom')
+    failed.get(timeout=timeout, propagate=False)
+    retried = flaky.delay(1)
+    retried_value = retried.get(timeout=timeout)
+    return {
+        'chain': {'id': c.id, 'links': links, 'value': chain_value},
+        'chord': {'id': ch.id, 'header_id': header.id, 'header_task_ids': [r.id for r in header.results], 'value': chord_value},
+        'failed': {'id': failed.id, 'state': failed.state},
+        'retried': {'id': retried.id, 'value': retried_value},
+    }
+
+
+def await_ids(cmd):
+    # Task ids a Python client created, whose results another process (Node) stores.
+    results = [app.AsyncResult(t) for t in cmd['task_ids']]
+    g = app.GroupResult(cmd['group_id'], results)
+    g.save()
+    return {'saved': g.id}
+
+
+def get_ids(cmd):
+    values = [app.AsyncResult(t).get(timeout=cmd.get('timeout', 30)) for t in cmd['task_ids']]
+    restored = app.GroupResult.restore(cmd['group_id'])
+    return {'values': values, 'group_values': restored.get(timeout=cmd.get('timeout', 30))}
+
+
+def delete_queue(cmd):
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(cmd['queue'])
+    return {'deleted': cmd['queue']}
+
+
+COMMANDS = {'delete_queue': delete_queue, 'seed_group': seed_group, 'flows': flows, 'await_ids': await_ids, 'get_ids': get_ids}
+
+if __name__ == '__main__':
+    request = json.load(sys.stdin)
+    json.dump(COMMANDS[request['command']](request), sys.stdout)
