@@ -11,6 +11,6 @@ export function repoRoot(): string {
 }
 
 /** A file of test/fixtures/celery/: what real Celery 5.2.6 made (see its README for how to regenerate). */
-export function celeryFixture(name: 'rows.json' | 'schema.sql'): string {
+export function celeryFixture(name: 'rows.json' | 'schema.sql' | 'flows.json'): string {
   return fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'celery', name), 'utf8');
 }

@@ -50,6 +50,12 @@ def flaky(self, succeed_on):
     return f'ok after {self.request.retries} retries'
 
 
+@app.task(bind=True, max_retries=5)
+def retry_later(self):
+    # Stays in RETRY for a minute: long enough to record the row Celery wrote for it.
+    raise self.retry(exc=RuntimeError('not yet'), countdown=60)
+
+
 @app.task
 def sleepy(seconds):
     time.sleep(seconds)
