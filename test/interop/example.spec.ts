@@ -16,3 +16,15 @@ describe('examples/celery-interop', function () {
     expect(out).to.contain("python read   {'greeting': 'hello from node', 'n': 18446744073709551616, 'when': datetime.datetime(2026, 11, 24, 12, 0)}");
   });
 });
+
+describe('examples/celery-workers', function () {
+  this.timeout(180_000);
+
+  it('joins a group and a chord that real prefork workers computed', () => {
+    const out = execFileSync(process.execPath, [join(__dirname, '..', '..', 'examples', 'celery-workers', 'main.js')], {
+      env: { ...process.env, DATABASE_URL: serverUrl() },
+      encoding: 'utf8',
+    });
+    expect(out).to.contain('node: group joined [0,1,4,9,16]').and.contain('node: chord header [0,1,4], body 5');
+  });
+});
