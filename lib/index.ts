@@ -57,6 +57,7 @@ export {
   BackendClosedError,
   DatabaseError,
 } from './errors';
+export { resultFromTuple } from './celery/result-tuple';
 // A data-only Python pickle decoder and encoder, for the rows real Celery writes.
 export {
   decodePickle,

@@ -60,7 +60,7 @@ def run(plain_url, queue):
     import psycopg2
     sys.path.insert(0, APP_DIR)
     from celery import chain, chord, group
-    from proj import add, app, fail, flaky, retry_later, sleepy, square, xsum
+    from proj import add, app, fail, flaky, launch_chain, launch_group, retry_later, sleepy, square, xsum
 
     conn = psycopg2.connect(plain_url)
     conn.autocommit = True
@@ -105,6 +105,16 @@ def run(plain_url, queue):
     ch.parent.save()
     record('chord', 'chord([square.s(i) for i in range(3)], xsum.s()).apply_async(); its header group saved by the client',
            [ch.id] + [x.id for x in ch.parent.results], [ch.parent.id], repr(value_))
+
+    r = launch_chain.delay()
+    returned = r.get(timeout=60)
+    record('task_returned_chain', 'launch_chain.delay(): the task returns chain(add.s(1, 2), add.s(3), add.s(4)).apply_async()',
+           [r.id], python=repr(returned))
+
+    r = launch_group.delay()
+    returned = r.get(timeout=60)
+    record('task_returned_group', 'launch_group.delay(): the task returns a saved group(square.s(i) for i in range(3)).apply_async()',
+           [r.id], python=repr(returned))
 
     r = fail.delay('boom')
     r.get(timeout=60, propagate=False)

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { CeleryGroupResult, TaskFailedError, decodePickle } from '../../lib';
+import { CeleryAsyncResult, CeleryGroupResult, ResultDecodeError, TaskFailedError, decodePickle, resultFromTuple } from '../../lib';
 import { openBackend } from '../support/backend';
 import { useTestDatabase } from '../support/database';
 import { celeryFixture } from '../support/fixtures';
@@ -38,7 +38,10 @@ describe('The rows real Celery workers wrote for whole flows', () => {
   const db = useTestDatabase();
 
   it('covers delay, apply_async, a saved group, a chain, a chord, a failure, retries and a revoked task', () => {
-    expect(flows.map((f) => f.case)).to.deep.equal(['delay', 'apply_async', 'group_saved_by_client', 'chain', 'chord', 'failure', 'retried_then_succeeded', 'retrying', 'revoked']);
+    expect(flows.map((f) => f.case)).to.deep.equal([
+      'delay', 'apply_async', 'group_saved_by_client', 'chain', 'chord',
+      'task_returned_chain', 'task_returned_group', 'failure', 'retried_then_succeeded', 'retrying', 'revoked',
+    ]);
   });
 
   it('read back as Python read them, with the result_extended columns', async () => {
@@ -74,6 +77,15 @@ describe('The rows real Celery workers wrote for whole flows', () => {
       expect(retrying.result).to.deep.include({ exc_type: 'RuntimeError', exc_module: 'builtins' });
       const revoked = await b.waitForResult(Object.keys(flow('revoked').tasks)[0], { timeoutMs: 1000 }).catch((e: unknown) => e);
       expect(revoked).to.have.property('code', 'TASK_REVOKED');
+
+      // A task that returned a chain or a group stored Celery's result tuple; resultFromTuple rebuilds it.
+      const chain = resultFromTuple(await b.waitForResult(Object.keys(flow('task_returned_chain').tasks)[0], { timeoutMs: 1000 }));
+      const ids: string[] = [];
+      for (let link: unknown = chain; link instanceof CeleryAsyncResult; link = link.parent) ids.push(link.id);
+      expect(ids).to.have.length(3);
+      const returnedGroup = resultFromTuple(await b.waitForResult(Object.keys(flow('task_returned_group').tasks)[0], { timeoutMs: 1000 }));
+      expect(returnedGroup).to.be.instanceOf(CeleryGroupResult);
+      expect((returnedGroup as CeleryGroupResult).results).to.have.length(3);
     } finally {
       await f.close();
     }
@@ -87,5 +99,10 @@ describe('The rows real Celery workers wrote for whole flows', () => {
       expect(decoded).to.be.instanceOf(CeleryGroupResult);
       expect(JSON.stringify(decoded)).not.to.contain('fx_plain');
     }
+  });
+
+  it('resultFromTuple refuses what is not a result tuple, saying what it reads', () => {
+    expect(() => resultFromTuple([1, 2, 3])).to.throw(ResultDecodeError, /is not a Celery result tuple/);
+    expect(() => resultFromTuple('just a string')).to.throw(ResultDecodeError, /\(\(id, parent\), children\)/);
   });
 });

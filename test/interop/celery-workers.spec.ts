@@ -3,7 +3,7 @@ import { ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { TaskFailedError } from '../../lib';
+import { CeleryAsyncResult, CeleryGroupResult, TaskFailedError, resultFromTuple } from '../../lib';
 import { openBackend } from '../support/backend';
 import { withFreshDatabase } from '../support/database';
 import { repoRoot } from '../support/fixtures';
@@ -131,11 +131,13 @@ describe('Real Celery 5.2.6 workers (prefork, RabbitMQ) and Node on one result b
     });
   });
 
-  it('a chain, a chord, a failure and a retry run by the workers read the same from Node', async () => {
+  it('a chain, a chord, a failure, a retry, and tasks that returned a chain or a group, run by the workers, read the same from Node', async () => {
     await withFreshDatabase('celery_flows', async ({ url }) => {
       const workers = await startWorkers(url, queue);
       try {
         const flows = client<{
+          launched_chain: string;
+          launched_group: string;
           chain: { id: string; links: string[]; value: number };
           chord: { id: string; header_id: string; header_task_ids: string[]; value: number };
           failed: { id: string; state: string };
@@ -152,6 +154,19 @@ describe('Real Celery 5.2.6 workers (prefork, RabbitMQ) and Node on one result b
           expect(failure).to.be.instanceOf(TaskFailedError).and.include({ excType: 'ValueError', excModule: 'builtins' });
           expect(await b.waitForResult(flows.retried.id, { timeoutMs: 10_000 })).to.equal(flows.retried.value);
           expect((await b.getTaskMeta(flows.retried.id)).name).to.equal('proj.flaky');
+          // A task that returned a chain stored its AsyncResult: Node follows the parent links to every link's value.
+          // (Celery stores the returned result as its as_tuple(); resultFromTuple rebuilds it, as result_from_tuple does.)
+          let link: CeleryAsyncResult | CeleryGroupResult | null = resultFromTuple(await b.waitForResult(flows.launched_chain, { timeoutMs: 10_000 }));
+          const values: number[] = [];
+          while (link instanceof CeleryAsyncResult) {
+            values.push(await b.waitForResult<number>(link.id, { timeoutMs: 10_000 }));
+            link = link.parent;
+          }
+          expect(values).to.deep.equal([10, 6, 3]);
+          // A task that returned a (saved) group: Node joins the group it names.
+          const launched = resultFromTuple(await b.waitForResult(flows.launched_group, { timeoutMs: 10_000 }));
+          expect(launched).to.be.instanceOf(CeleryGroupResult);
+          expect(await b.joinGroup<number>(launched.id!, { timeoutMs: 10_000 })).to.deep.equal([0, 1, 4]);
         } finally {
           await f.close();
         }

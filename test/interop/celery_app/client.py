@@ -4,7 +4,7 @@ import sys
 
 from celery import chain, chord, group
 
-from proj import add, app, fail, flaky, square, xsum
+from proj import add, app, fail, flaky, launch_chain, launch_group, square, xsum
 
 
 def seed_group(cmd):
@@ -32,7 +32,13 @@ def flows(cmd):
     failed.get(timeout=timeout, propagate=False)
     retried = flaky.delay(1)
     retried_value = retried.get(timeout=timeout)
+    launched_chain = launch_chain.delay()
+    launched_chain.get(timeout=timeout)
+    launched_group = launch_group.delay()
+    launched_group.get(timeout=timeout)
     return {
+        'launched_chain': launched_chain.id,
+        'launched_group': launched_group.id,
         'chain': {'id': c.id, 'links': links, 'value': chain_value},
         'chord': {'id': ch.id, 'header_id': header.id, 'header_task_ids': [r.id for r in header.results], 'value': chord_value},
         'failed': {'id': failed.id, 'state': failed.state},

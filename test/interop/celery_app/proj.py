@@ -50,6 +50,21 @@ def flaky(self, succeed_on):
     return f'ok after {self.request.retries} retries'
 
 
+@app.task
+def launch_chain():
+    # A task whose result is another flow: its AsyncResult, with the chain's parent links, is what gets stored.
+    from celery import chain
+    return chain(add.s(1, 2), add.s(3), add.s(4)).apply_async()
+
+
+@app.task
+def launch_group():
+    from celery import group
+    g = group(square.s(i) for i in range(3)).apply_async()
+    g.save()
+    return g
+
+
 @app.task(bind=True, max_retries=5)
 def retry_later(self):
     # Stays in RETRY for a minute: long enough to record the row Celery wrote for it.
