@@ -32,25 +32,30 @@ export async function dropIdSequences(queryRunner: QueryRunner): Promise<void> {
 }
 
 /**
- * Creates missing id sequences under the schema lock, for tables that plain
- * `synchronize: true`, `typeorm schema:sync` or a generated migration made.
- * Resolves to whether the caller should try its statement again: true when
- * a sequence was created here, or by another process at the same moment.
+ * Runs `create` in a READ COMMITTED transaction that first takes the schema
+ * lock, so processes creating the same objects at once queue instead of
+ * colliding on the catalog. Resolves to true when something was created, here
+ * or by a process outside the lock (Celery's create_all) at the same moment.
+ * A role that may not create objects gets `denied(error)`.
  */
-export async function ensureSequences(dataSource: DataSource, sequences: readonly Sequence[], lockTimeoutMs: number): Promise<boolean> {
+async function createUnderSchemaLock(
+  dataSource: DataSource,
+  lockTimeoutMs: number,
+  create: (runner: QueryRunner) => Promise<boolean>,
+  denied: (error: unknown) => Error,
+): Promise<boolean> {
   const plan = await planLock(dataSource, undefined, lockTimeoutMs);
   const runner = dataSource.createQueryRunner();
   try {
     await runner.startTransaction('READ COMMITTED');
     await acquireTransactionLock(runner, plan);
-    const created = await createMissing(runner, sequences);
+    const created = await create(runner);
     await runner.commitTransaction();
-    return created.length > 0;
+    return created;
   } catch (error) {
     if (runner.isTransactionActive) await runner.rollbackTransaction();
-    // Celery's create_all does not take our lock; if it won, the sequence is there now.
     if (isConcurrentCreateError(error)) return true;
-    if (findPgError(error)?.code === PgCode.INSUFFICIENT_PRIVILEGE) throw new MissingSequenceError(sequences.map((s) => createSequenceSql(s.schema, s.name)), error);
+    if (findPgError(error)?.code === PgCode.INSUFFICIENT_PRIVILEGE) throw denied(error);
     throw error;
   } finally {
     await runner.release();
@@ -58,24 +63,25 @@ export async function ensureSequences(dataSource: DataSource, sequences: readonl
 }
 
 /**
- * Runs one `CREATE … IF NOT EXISTS` of the package's own under the schema
- * lock, so that processes creating it at once do not collide on the catalog.
- * A role that may not create it gets a MissingTableError with the statement to run.
+ * Creates missing id sequences, for tables that plain `synchronize: true`,
+ * `typeorm schema:sync` or a generated migration made. Resolves to whether the
+ * caller should try its statement again.
  */
+export async function ensureSequences(dataSource: DataSource, sequences: readonly Sequence[], lockTimeoutMs: number): Promise<boolean> {
+  return createUnderSchemaLock(
+    dataSource,
+    lockTimeoutMs,
+    async (runner) => (await createMissing(runner, sequences)).length > 0,
+    (error) => new MissingSequenceError(sequences.map((s) => createSequenceSql(s.schema, s.name)), error),
+  );
+}
+
+/** Runs one `CREATE … IF NOT EXISTS` of the package's own; a role that may not gets a MissingTableError with the statement. */
 export async function ensureBackendTable(dataSource: DataSource, statement: string, lockTimeoutMs: number): Promise<void> {
-  const plan = await planLock(dataSource, undefined, lockTimeoutMs);
-  const runner = dataSource.createQueryRunner();
-  try {
-    await runner.startTransaction('READ COMMITTED');
-    await acquireTransactionLock(runner, plan);
-    await runner.query(statement);
-    await runner.commitTransaction();
-  } catch (error) {
-    if (runner.isTransactionActive) await runner.rollbackTransaction();
-    if (isConcurrentCreateError(error)) return;
-    if (findPgError(error)?.code === PgCode.INSUFFICIENT_PRIVILEGE) throw new MissingTableError(statement, error);
-    throw error;
-  } finally {
-    await runner.release();
-  }
+  await createUnderSchemaLock(
+    dataSource,
+    lockTimeoutMs,
+    async (runner) => (await runner.query(statement), true),
+    (error) => new MissingTableError(statement, error),
+  );
 }

@@ -25,7 +25,7 @@ ROOT = os.path.normpath(os.path.join(HERE, '..', '..'))
 APP_DIR = os.path.join(ROOT, 'test', 'interop', 'celery_app')
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'celery', 'flows.json')
 sys.path.insert(0, HERE)
-from generate import COLUMNS, GROUP_COLUMNS, value, with_database  # noqa: E402
+from generate import GROUP_COLUMNS, row_reader, with_database  # noqa: E402
 
 
 def main(server_url, broker):
@@ -65,11 +65,7 @@ def run(plain_url, queue):
     conn = psycopg2.connect(plain_url)
     conn.autocommit = True
 
-    def row(key, table='celery_taskmeta', column='task_id', cols=COLUMNS):
-        cur = conn.cursor()
-        cur.execute(f'SELECT {", ".join(cols)} FROM {table} WHERE {column} = %s', (key,))
-        r = cur.fetchone()
-        return None if r is None else {c: value(v) for c, v in zip(cols, r)}
+    row = row_reader(conn)
 
     flows = []
 

@@ -55,6 +55,16 @@ def value(v):
     return v
 
 
+def row_reader(conn):
+    """Reads one row raw: every column, bytea as hex, dates as text."""
+    def row(key, table='celery_taskmeta', column='task_id', cols=COLUMNS):
+        cur = conn.cursor()
+        cur.execute(f'SELECT {", ".join(cols)} FROM {table} WHERE {column} = %s', (key,))
+        r = cur.fetchone()
+        return None if r is None else {c: value(v) for c, v in zip(cols, r)}
+    return row
+
+
 def analysis(columns):
     """How each bytea column is encoded, so a reader can see what the bytes mean."""
     out = {'_bytea_columns': [c for c in ('result', 'args', 'kwargs') if columns.get(c)]}
@@ -96,11 +106,7 @@ def run(celery_url, plain_url, db):
     conn = psycopg2.connect(plain_url)
     conn.autocommit = True
 
-    def row(task_id, table='celery_taskmeta', key='task_id', cols=COLUMNS):
-        cur = conn.cursor()
-        cur.execute(f'SELECT {", ".join(cols)} FROM {table} WHERE {key} = %s', (task_id,))
-        r = cur.fetchone()
-        return None if r is None else {c: value(v) for c, v in zip(cols, r)}
+    row = row_reader(conn)
 
     rows = []
 
