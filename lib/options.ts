@@ -38,7 +38,20 @@ export interface SafeSynchronizerOptions extends SchemaLockOptions {
    * @defaultValue 50
    */
   retryDelayMs?: number;
+  /**
+   * How a start decides that the schema is already in line.
+   * `"fingerprint"`: one query compares a hash of the entity metadata and a
+   * hash of the catalog (computed by PostgreSQL from pg_catalog) with what the
+   * last sync recorded under the lock; when both match, TypeORM's diff is
+   * skipped. Any change to the synced objects, by hand or by another app
+   * version, changes the catalog hash and the full locked sync runs.
+   * `"full"`: always run TypeORM's diff under the lock (it still records the fingerprint).
+   * @defaultValue "fingerprint"
+   */
+  verify?: SyncVerifyMode;
 }
+
+export type SyncVerifyMode = 'fingerprint' | 'full';
 
 /** TypeORM's migration transaction modes. */
 export type MigrationTransactionMode = 'all' | 'each' | 'none';
@@ -63,13 +76,17 @@ export interface ResolvedSchemaLockOptions {
 export interface ResolvedSafeSynchronizerOptions extends ResolvedSchemaLockOptions {
   maxAttempts: number;
   retryDelayMs: number;
+  verify: SyncVerifyMode;
 }
 
 export const SAFE_SYNCHRONIZER_DEFAULTS = Object.freeze({
   lockTimeoutMs: 60_000,
   maxAttempts: 5,
   retryDelayMs: 50,
+  verify: 'fingerprint' as SyncVerifyMode,
 });
+
+const VERIFY_MODES: readonly SyncVerifyMode[] = ['fingerprint', 'full'];
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
@@ -171,7 +188,17 @@ export function resolveSafeSynchronizerOptions(options: SafeSynchronizerOptions 
     ...resolveSchemaLockOptions('SafeSynchronizer', options),
     maxAttempts: requirePositiveInteger('maxAttempts', options.maxAttempts, SAFE_SYNCHRONIZER_DEFAULTS.maxAttempts),
     retryDelayMs: requireNonNegativeInteger('retryDelayMs', options.retryDelayMs, SAFE_SYNCHRONIZER_DEFAULTS.retryDelayMs),
+    verify: resolveVerify(options.verify),
   };
+}
+
+function resolveVerify(value: unknown): SyncVerifyMode {
+  if (value === undefined) return SAFE_SYNCHRONIZER_DEFAULTS.verify;
+  if (VERIFY_MODES.includes(value as SyncVerifyMode)) return value as SyncVerifyMode;
+  throw new InvalidOptionError(
+    `Option verify is ${describeValue(value)}; it must be "fingerprint" (skip the diff when the recorded schema fingerprint matches) or "full" (always diff). ` +
+      'Pass one of those, or leave it out for "fingerprint".',
+  );
 }
 
 const MIGRATION_MODES: readonly MigrationTransactionMode[] = ['all', 'each', 'none'];

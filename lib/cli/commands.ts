@@ -7,7 +7,7 @@ import type { GroupEntityClass, TaskEntityClass } from '../backend/tables';
 import type { LockHolder } from '../errors';
 import type { Logger } from '../logger';
 import { SafeMigrator, type MigrationRunResult } from '../migrate/safe-migrator';
-import type { MigrationTransactionMode } from '../options';
+import type { MigrationTransactionMode, SyncVerifyMode } from '../options';
 import { qualified, runSql } from '../query';
 import { planLock } from '../sync/advisory-lock';
 import { schemaOf } from '../sync/prerequisites';
@@ -30,7 +30,7 @@ export async function open(dataSource: DataSource): Promise<DataSource> {
   return dataSource.initialize();
 }
 
-export async function sync(ds: DataSource, options: LockOptions): Promise<SyncResult> {
+export async function sync(ds: DataSource, options: LockOptions & { verify?: SyncVerifyMode }): Promise<SyncResult> {
   return new SafeSynchronizer(ds, options).synchronize();
 }
 

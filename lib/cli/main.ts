@@ -8,6 +8,7 @@ import ms from 'ms';
 import type { DataSource } from 'typeorm';
 import { LockTimeoutError, ResultBackendError } from '../errors';
 import type { Logger } from '../logger';
+import type { SyncVerifyMode } from '../options';
 import { silentLogger } from '../logger';
 import * as commands from './commands';
 import { ExitCode } from './exit-codes';
@@ -78,10 +79,13 @@ export function program(): Command {
 
   lockTimeout(common(cli.command('sync')))
     .description("bring the schema in line with the entities under the advisory lock, whatever the file's synchronize option says")
-    .action(async (o: CommonOptions & { lockTimeout?: number }) => {
-      const result = await withDataSource(o, (ds) => commands.sync(ds, { lockTimeoutMs: o.lockTimeout, logger: stderrLogger(o.verbose) }));
+    .addOption(new Option('--verify <mode>', 'fingerprint: skip the diff when the recorded schema fingerprint matches; full: always diff').choices(['fingerprint', 'full']).default('fingerprint'))
+    .action(async (o: CommonOptions & { lockTimeout?: number; verify: SyncVerifyMode }) => {
+      const result = await withDataSource(o, (ds) => commands.sync(ds, { lockTimeoutMs: o.lockTimeout, logger: stderrLogger(o.verbose), verify: o.verify }));
       print(o.json, result, () => [
-        result.changed ? `Schema changed: ${result.statements.length} statement(s).` : 'Schema already in sync: nothing to do.',
+        result.changed
+          ? `Schema changed: ${result.statements.length} statement(s).`
+          : `Schema already in sync: nothing to do (verified by ${result.verifiedBy === 'fingerprint' ? 'the schema fingerprint' : "TypeORM's diff"}).`,
         ...result.statements.map((s) => `  ${s}`),
         `Waited ${Math.round(result.lockWaitMs)} ms for the lock; ${Math.round(result.durationMs)} ms in all.`,
       ]);

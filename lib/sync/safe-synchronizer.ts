@@ -5,8 +5,10 @@ import { MigrationRunResult, SafeMigrator } from '../migrate/safe-migrator';
 import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSynchronizerOptions } from '../options';
 import { LockKey, LockPlan, acquireTransactionLock, holdLockOnOwnConnection, planLock } from './advisory-lock';
 import { isConcurrentCreateError, isRetryableSyncError } from './classify';
+import { FingerprintObjects } from './fingerprint-sql';
+import { checkFingerprint, fingerprintObjects, metadataHash, recordFingerprint } from './fingerprint';
 import { createPrerequisites, findMissingPrerequisites, prerequisiteStatements } from './prerequisites';
-import { READ_COMMITTED_SQL } from './sql';
+import { READ_COMMITTED_SQL, SYNC_LOCK_NAMESPACE } from './sql';
 
 /** What one call to {@link SafeSynchronizer.synchronize} did. */
 export interface SyncResult {
@@ -21,6 +23,12 @@ export interface SyncResult {
   /** Wall time of the whole sync, in milliseconds. */
   durationMs: number;
   lockKey: LockKey;
+  /**
+   * How the schema was found in line: `"fingerprint"` when the recorded
+   * fingerprint matched (before the lock, or right after it for a process that
+   * waited on another's sync), `"diff"` when TypeORM's diff ran.
+   */
+  verifiedBy: 'fingerprint' | 'diff';
 }
 
 /** The part of TypeORM's RdbmsSchemaBuilder we drive; all of it is public in typeorm 1.x. */
@@ -28,7 +36,11 @@ interface SchemaBuilderHooks {
   build(): Promise<void>;
   log(): Promise<{ upQueries: { query: string }[] }>;
   createMetadataTableIfNecessary(queryRunner: QueryRunner): Promise<void>;
+  executeSchemaSyncOperationsInProperOrder(): Promise<void>;
 }
+
+/** Thrown inside TypeORM's build to end it (rolling back, releasing the lock) when a waiter finds the fingerprint already matching. */
+class AlreadyInSync extends Error {}
 
 /** Options of {@link SafeSynchronizer.initialize}: the synchronizer's, which the migrator shares, and two callbacks. */
 export interface SafeInitializeOptions extends SafeSynchronizerOptions {
@@ -41,6 +53,8 @@ export interface SafeInitializeOptions extends SafeSynchronizerOptions {
 interface Attempt {
   statements: string[];
   lockWaitMs: number;
+  /** True when the fingerprint matched once the lock was ours: another process had just synced. */
+  inSync: boolean;
 }
 
 /**
@@ -55,6 +69,7 @@ interface Attempt {
  */
 export class SafeSynchronizer {
   private readonly options: ResolvedSafeSynchronizerOptions;
+  private fingerprint: { hash: string; objects: FingerprintObjects } | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -118,6 +133,16 @@ export class SafeSynchronizer {
     const { logger, maxAttempts } = this.options;
     if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.synchronize');
     const started = performance.now();
+    if (this.options.verify === 'fingerprint') {
+      // The warm start: one query, no lock, no catalog crawl in JavaScript.
+      const { hash, objects } = this.fingerprintInputs();
+      const check = await checkFingerprint(this.dataSource, this.dataSource, hash, objects, false);
+      if (check?.matches) {
+        const lockKey = this.options.lockKey ?? ([SYNC_LOCK_NAMESPACE, check.derivedKey] as const);
+        logger.info('schema synchronized', { changed: false, verifiedBy: 'fingerprint' });
+        return { changed: false, statements: [], lockWaitMs: 0, attempts: 1, durationMs: performance.now() - started, lockKey, verifiedBy: 'fingerprint' };
+      }
+    }
     const plan = await planLock(this.dataSource, this.options.lockKey, this.options.lockTimeoutMs);
     const statements: string[] = [];
     let lockWaitMs = 0;
@@ -138,8 +163,22 @@ export class SafeSynchronizer {
             continue;
           }
         }
-        const result: SyncResult = { changed: statements.length > 0, statements, lockWaitMs, attempts: attempt, durationMs: performance.now() - started, lockKey: plan.key };
-        logger.info('schema synchronized', { changed: result.changed, statements: statements.length, lockWaitMs: Math.round(lockWaitMs), attempts: attempt });
+        const result: SyncResult = {
+          changed: statements.length > 0,
+          statements,
+          lockWaitMs,
+          attempts: attempt,
+          durationMs: performance.now() - started,
+          lockKey: plan.key,
+          verifiedBy: done.inSync ? 'fingerprint' : 'diff',
+        };
+        logger.info('schema synchronized', {
+          changed: result.changed,
+          statements: statements.length,
+          lockWaitMs: Math.round(lockWaitMs),
+          attempts: attempt,
+          verifiedBy: result.verifiedBy,
+        });
         return result;
       } catch (error) {
         if (!isRetryableSyncError(error)) throw error;
@@ -199,7 +238,9 @@ export class SafeSynchronizer {
    */
   private async build(plan: LockPlan, transactional: boolean): Promise<Attempt> {
     const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
-    const original = builder.createMetadataTableIfNecessary.bind(builder);
+    const createMetadataTable = builder.createMetadataTableIfNecessary.bind(builder);
+    const executeOperations = builder.executeSchemaSyncOperationsInProperOrder.bind(builder);
+    const { hash, objects } = this.fingerprintInputs();
     let runner: QueryRunner | undefined;
     let lockWaitMs = 0;
     const prerequisites: string[] = [];
@@ -212,11 +253,32 @@ export class SafeSynchronizer {
         lockWaitMs = await acquireTransactionLock(queryRunner, plan);
       }
       prerequisites.push(...(await createPrerequisites(queryRunner, this.dataSource, this.options.logger)));
-      await original(queryRunner);
+      // A process that waited while another synced finds that one's fingerprint here (READ
+      // COMMITTED: this statement sees what committed during the wait), and skips the diff.
+      if (this.options.verify === 'fingerprint' && prerequisites.length === 0) {
+        const check = await checkFingerprint(queryRunner, this.dataSource, hash, objects, transactional);
+        if (check?.matches) throw new AlreadyInSync();
+      }
+      await createMetadataTable(queryRunner);
     };
-    await builder.build();
+    builder.executeSchemaSyncOperationsInProperOrder = async () => {
+      await executeOperations();
+      // Inside the sync's transaction, after its DDL: the record commits with the DDL or not at all.
+      await recordFingerprint(runner!, this.dataSource, hash, objects, this.options.logger);
+    };
+    try {
+      await builder.build();
+    } catch (error) {
+      if (error instanceof AlreadyInSync) return { statements: [], lockWaitMs, inSync: true };
+      throw error;
+    }
     const executed = runner ? runner.getMemorySql().upQueries.map((q) => q.query) : [];
-    return { statements: [...prerequisites, ...executed], lockWaitMs };
+    return { statements: [...prerequisites, ...executed], lockWaitMs, inSync: false };
+  }
+
+  private fingerprintInputs(): { hash: string; objects: FingerprintObjects } {
+    this.fingerprint ??= { hash: metadataHash(this.dataSource), objects: fingerprintObjects(this.dataSource) };
+    return this.fingerprint;
   }
 
   private async backoff(attempt: number): Promise<void> {

@@ -114,8 +114,12 @@ describe('The typeorm-result-backend CLI', function () {
         expect(status.lockHolders.map((h) => h.applicationName)).to.deep.equal(['trb-deploy-in-progress']);
         expect(status.tables).to.deep.equal([{ table: '"public"."celery_taskmeta"', states: { STARTED: 1, SUCCESS: 2 } }]);
         expect(cli(['status', '-d', source('mjs')], env()).stdout).to.contain('held by pid').and.contain('trb-deploy-in-progress');
-        // And a sync that cannot get the lock in time exits 4, naming the holder.
-        const blocked = cli(['sync', '-d', source('mjs'), '--lock-timeout', '300'], env());
+        // A warm start needs no lock: the fingerprint recorded by the first sync matches.
+        const warm = cli(['sync', '-d', source('mjs'), '--lock-timeout', '300', '--json'], env());
+        expect(warm.status, warm.stderr).to.equal(ExitCode.OK);
+        expect(json<{ verifiedBy: string }>(warm).verifiedBy).to.equal('fingerprint');
+        // A sync that must diff, and cannot get the lock in time, exits 4, naming the holder.
+        const blocked = cli(['sync', '-d', source('mjs'), '--lock-timeout', '300', '--verify', 'full'], env());
         expect(blocked.status).to.equal(ExitCode.LOCK_TIMEOUT);
         expect(blocked.stderr).to.contain('LockTimeoutError').and.contain('trb-deploy-in-progress');
       } finally {
