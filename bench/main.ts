@@ -1,114 +1,64 @@
 /**
- * `npm run bench`: each measurement is printed as a ratio against a baseline
- * run in the same process on the same database, so machine speed cancels out.
+ * `npm run bench`: every figure beside a baseline measured in the same run,
+ * on the same database server, so that the machine's speed cancels out of
+ * the ratios. `--smoke` runs each benchmark small, to prove it still runs (CI).
+ * On the embedded PostgreSQL by default, or on DATABASE_URL.
  */
 import 'reflect-metadata';
-import { DataSource } from 'typeorm';
-import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
-import { createDatabase, dropDatabase, startPostgres } from '../examples/support/postgres';
+import { cpus } from 'node:os';
+import { Client } from 'pg';
+import { Command, Option } from 'commander';
+import { startPostgres } from '../examples/support/postgres';
+import { coldStart } from './cold-start';
+import { cleanup, joinGroup } from './join-and-cleanup';
+import { storeThroughput } from './store-throughput';
+import { BenchContext, BenchRow } from './support';
+import { wakeLatency } from './wake-latency';
+import { warmStart } from './warm-start';
 
-const entities = [TaskMeta, TaskSetMeta];
+const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  warm: warmStart,
+  cold: coldStart,
+  store: storeThroughput,
+  wake: wakeLatency,
+  join: joinGroup,
+  cleanup,
+};
 
-async function time(fn: () => Promise<void>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-async function withDb<T>(server: string, label: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const name = `trb_bench_${label}_${process.pid}`;
-  const url = await createDatabase(server, name);
-  try {
-    return await fn(url);
-  } finally {
-    await dropDatabase(server, name);
-  }
-}
-
-/** Schema sync on an empty database: SafeSynchronizer against plain synchronize: true. */
-async function syncOverhead(server: string): Promise<string> {
-  const plain: number[] = [];
-  const safe: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    plain.push(await withDb(server, `plain${i}`, async (url) => time(async () => {
-      const ds = new DataSource({ type: 'postgres', url, entities, synchronize: true });
-      await ds.initialize();
-      await ds.destroy();
-    })));
-    safe.push(await withDb(server, `safe${i}`, async (url) => time(async () => {
-      const ds = await SafeSynchronizer.initialize(new DataSource({ type: 'postgres', url, entities, synchronize: true }));
-      await ds.destroy();
-    })));
-  }
-  return `schema sync, fresh database (5 runs): SafeSynchronizer / plain synchronize = ${(median(safe) / median(plain)).toFixed(2)}x (median ${median(safe).toFixed(0)} ms vs ${median(plain).toFixed(0)} ms)`;
-}
-
-/** One upsert statement against Celery's SELECT, then INSERT or UPDATE, in a transaction. */
-async function storeThroughput(server: string): Promise<string> {
-  return withDb(server, 'store', async (url) => {
-    const ds = await SafeSynchronizer.initialize(new DataSource({ type: 'postgres', url, entities, synchronize: true, poolSize: 4 }));
-    const backend = new ResultBackend(ds);
-    const N = 2000;
-    const celeryStyle = await time(async () => {
-      for (let i = 0; i < N; i++) {
-        await ds.transaction(async (m) => {
-          const found = await m.query('SELECT id FROM celery_taskmeta WHERE task_id = $1', [`c-${i}`]);
-          if (found.length === 0) await m.query("INSERT INTO celery_taskmeta (id, task_id) VALUES (nextval('task_id_sequence'), $1)", [`c-${i}`]);
-          await m.query("UPDATE celery_taskmeta SET status = 'SUCCESS', result = $2, date_done = now() AT TIME ZONE 'UTC' WHERE task_id = $1", [`c-${i}`, Buffer.from('1')]);
-        });
-      }
-    });
-    const ours = await time(async () => {
-      for (let i = 0; i < N; i++) await backend.markAsDone(`o-${i}`, 1);
-    });
-    await backend.close();
-    await ds.destroy();
-    return `storeResult, ${N} sequential stores: upsert / Celery-style select-insert-update = ${(ours / celeryStyle).toFixed(2)}x time (${(N / (ours / 1000)).toFixed(0)} vs ${(N / (celeryStyle / 1000)).toFixed(0)} stores/s)`;
-  });
-}
-
-/** Wake-up latency of waitForResult: NOTIFY against Celery's 0.5 s poll. */
-async function waitLatency(server: string): Promise<string> {
-  return withDb(server, 'wait', async (url) => {
-    const ds = await SafeSynchronizer.initialize(new DataSource({ type: 'postgres', url, entities, synchronize: true }));
-    const writer = new ResultBackend(ds);
-    const measure = async (backend: ResultBackend, label: string): Promise<number[]> => {
-      const latencies: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const id = `${label}-${i}`;
-        const waiting = backend.waitForResult(id, { timeoutMs: 10_000 });
-        await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
-        const stored = performance.now();
-        await writer.markAsDone(id, i);
-        await waiting;
-        latencies.push(performance.now() - stored);
-      }
-      return latencies;
-    };
-    const listening = new ResultBackend(ds, { recheckIntervalMs: 0 });
-    const polling = new ResultBackend(ds, { listen: false, pollIntervalMs: 500 });
-    const pushed = median(await measure(listening, 'push'));
-    const polled = median(await measure(polling, 'poll'));
-    await Promise.all([listening.close(), polling.close(), writer.close()]);
-    await ds.destroy();
-    return `waitForResult wake-up after commit (20 waits): LISTEN/NOTIFY / 500 ms polling = ${(pushed / polled).toFixed(3)}x (median ${pushed.toFixed(1)} ms vs ${polled.toFixed(1)} ms)`;
-  });
+function table(rows: readonly BenchRow[]): string {
+  const header = ['benchmark', 'case', 'ours', 'baseline (same run)', 'ratio', 'target', 'met'];
+  const lines = rows.map((r) => [r.benchmark, r.case, r.ours, r.baseline, r.ratio, r.target, r.met === null ? '' : r.met ? 'yes' : 'NO']);
+  return [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 
 async function main(): Promise<void> {
-  const server = await startPostgres();
+  const options = new Command()
+    .name('bench')
+    .option('--smoke', 'run every benchmark small, to check that it runs (what CI does)', false)
+    .addOption(new Option('--only <names...>', 'run only these benchmarks').choices(Object.keys(BENCHMARKS)))
+    .parse()
+    .opts<{ smoke: boolean; only?: string[] }>();
+  const server = await startPostgres({ maxConnections: 200 });
+  const ctx: BenchContext = { server: server.url, smoke: options.smoke, rows: [] };
+  const started = performance.now();
   try {
-    console.log(await syncOverhead(server.url));
-    console.log(await storeThroughput(server.url));
-    console.log(await waitLatency(server.url));
+    const client = new Client({ connectionString: server.url });
+    await client.connect();
+    const { rows } = await client.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version']);
+    await client.end();
+    console.log(`PostgreSQL ${rows[0].v} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${ctx.smoke ? ', SMOKE sizes' : ''}`);
+    for (const name of options.only ?? Object.keys(BENCHMARKS)) {
+      const t = performance.now();
+      await BENCHMARKS[name](ctx);
+      console.log(`  ${name}: done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
   } finally {
     await server.stop();
   }
+  console.log(`\n${table(ctx.rows)}\n\n${((performance.now() - started) / 1000).toFixed(0)} s in all.`);
+  // In smoke mode the sizes are too small for the targets to mean anything; only a broken run fails.
+  const broken = ctx.rows.filter((r) => r.met === false && (!ctx.smoke || /failed|NO/.test(r.ours)));
+  if (!ctx.smoke && broken.length) console.log(`Targets missed: ${broken.map((r) => `${r.benchmark} (${r.case})`).join('; ')}`);
 }
 
 main().catch((error) => {

@@ -117,13 +117,12 @@ export class MissingSequenceError extends ResultBackendError {
 export class MissingTableError extends ResultBackendError {
   readonly statement: string;
 
-  constructor(statement: string, cause: unknown) {
-    super(
-      'MISSING_TABLE',
-      'cleanup() keeps the age of unfinished tasks in a table of its own beside the task table, which does not exist yet, ' +
-        `and this role is not allowed to create it. Create it once as the schema's owner: ${statement}.`,
-      { cause },
-    );
+  constructor(
+    statement: string,
+    cause: unknown,
+    purpose = 'cleanup() keeps the age of unfinished tasks in a table of its own beside the task table, which does not exist yet',
+  ) {
+    super('MISSING_TABLE', `${purpose}, and this role is not allowed to create it. Create it once as the schema's owner: ${statement}.`, { cause });
     this.statement = statement;
   }
 }

@@ -9,6 +9,7 @@ export { SafeMigrator } from './migrate/safe-migrator';
 export type { MigrationRunResult } from './migrate/safe-migrator';
 export type { LockKey } from './sync/advisory-lock';
 export { createIdSequences, dropIdSequences } from './sync/sequences';
+export { createWakeTriggers, dropWakeTriggers } from './backend/wake';
 export type { SafeSynchronizerOptions, SafeMigratorOptions, SchemaLockOptions, MigrationTransactionMode, SyncVerifyMode } from './options';
 export { SAFE_SYNCHRONIZER_DEFAULTS } from './options';
 export {

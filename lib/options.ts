@@ -269,8 +269,9 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
    */
   pollIntervalMs?: number;
   /**
-   * With `listen: true`, how often pending waits are re-read anyway, to catch
-   * writers that do not NOTIFY (Celery itself) and a listener that reconnected. `0` turns it off.
+   * With `listen: true`, how often pending waits are re-read anyway: a safety
+   * net for writers the wake-up trigger cannot see in time (a writer at
+   * REPEATABLE READ, a table without the trigger). `0` turns it off.
    * @defaultValue 2000
    */
   recheckIntervalMs?: number;

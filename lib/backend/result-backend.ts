@@ -1,11 +1,13 @@
 import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { connectDedicated } from '../connection';
-import { GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
+import { GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
 import { ResolvedResultBackendOptions, ResultBackendOptions, SAFE_SYNCHRONIZER_DEFAULTS, describeValue, resolveResultBackendOptions } from '../options';
 import { PgCode, findPgError } from '../pg-codes';
 import type { SqlQuery } from '../query';
 import { ensureBackendTable, ensureSequences } from '../sync/sequences';
+import { ensureWake, isWakeInstalled } from './wake';
+import { purgeDeadInterestsSql, registerInterestSql, unregisterInterestSql } from './wake-sql';
 import { withRetry } from './retry';
 import { ResultWaiter } from './result-waiter';
 import * as sql from './sql';
@@ -76,6 +78,8 @@ export interface CleanupOutcome {
   groups: number;
 }
 
+type WakeMode = 'trigger' | 'inline';
+
 interface TaskRow {
   task_id: string;
   status: string | null;
@@ -100,6 +104,7 @@ export class ResultBackend {
   private readonly groupEntity: GroupEntityClass;
   private resolved: ResolvedTables | undefined;
   private firstSeenReady = false;
+  private wakeMode: Promise<WakeMode> | undefined;
   private readonly waiter: ResultWaiter<TaskRow>;
 
   constructor(
@@ -116,13 +121,25 @@ export class ResultBackend {
       channel: () => this.tables.channel,
       intervalMs: listen ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
       logger: this.options.logger,
+      interests: {
+        register: async (client, ids) => {
+          if ((await this.wake()) === 'trigger') await client.query(registerInterestSql(this.tables.wake, ids));
+        },
+        unregister: async (client, ids) => {
+          if ((await this.wake()) === 'trigger') await client.query(unregisterInterestSql(this.tables.wake, ids));
+        },
+        purge: async (client) => {
+          if ((await this.wake()) === 'trigger') await client.query(purgeDeadInterestsSql(this.tables.wake));
+        },
+      },
     });
   }
 
   /** Stores a task's state and result. Concurrent stores of one id leave one row; a ready state is never overwritten by a non-ready one. */
   async storeResult(taskId: string, result: unknown, state: string, meta: StoreMeta = {}): Promise<StoreOutcome> {
     const params = this.storeParams(taskId, result, state, meta);
-    const rows = await this.write('store result', () => sql.storeSql(this.tables, params));
+    const inline = (await this.wake()) === 'inline';
+    const rows = await this.write('store result', () => sql.storeSql(this.tables, params, inline));
     return { applied: rows.length > 0 };
   }
 
@@ -321,6 +338,45 @@ export class ResultBackend {
       if (!(await ensureSequences(this.dataSource, this.tables.sequences, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs))) throw error;
       this.options.logger.info('created the missing id sequences', { sequences: this.tables.sequences.map((s) => `${s.schema}.${s.name}`) });
       return this.query<T>(operation, q());
+    }
+  }
+
+  /**
+   * How ready results wake waiters, found once: `"trigger"` when the task
+   * table has the wake-up trigger (installed here, under the schema lock, on
+   * tables the synchronizer did not make), so stores NOTIFY only for waited-for
+   * tasks; `"inline"` when this role may not install it, so every ready store
+   * NOTIFYs itself, as before. A missing task table is asked again next time.
+   */
+  private wake(): Promise<WakeMode> {
+    this.wakeMode ??= this.findWakeMode().then(
+      (mode) => {
+        if (mode === undefined) this.wakeMode = undefined;
+        return mode ?? 'inline';
+      },
+      (error: unknown) => {
+        this.wakeMode = undefined;
+        throw error;
+      },
+    );
+    return this.wakeMode;
+  }
+
+  private async findWakeMode(): Promise<WakeMode | undefined> {
+    const names = this.tables.wake;
+    if (await isWakeInstalled(this.dataSource, names)) return 'trigger';
+    try {
+      await ensureWake(this.dataSource, names, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
+      this.options.logger.info('installed the wake-up trigger on the task table', { table: names.task });
+      return 'trigger';
+    } catch (error) {
+      if (findPgError(error)?.code === PgCode.UNDEFINED_TABLE) return undefined;
+      if (!(error instanceof MissingTableError)) throw error;
+      this.options.logger.warn('this role may not install the wake-up trigger: every ready store will NOTIFY, and waits on results written by Celery itself wake on the periodic re-read', {
+        table: names.task,
+        statements: error.statement,
+      });
+      return 'inline';
     }
   }
 

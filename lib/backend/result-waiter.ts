@@ -20,6 +20,17 @@ export interface WaiterOptions<R extends ReadyRow> {
   /** Re-read period for pending waits: the poll interval, or the safety recheck under LISTEN (0 = none). */
   intervalMs: number;
   logger: Logger;
+  /**
+   * Interests, where the task table notifies only for waited-for tasks: what
+   * the LISTEN connection runs to record that it waits for ids (committed
+   * before the wait's first read), to drop them, and to clear those of dead
+   * connections when it connects.
+   */
+  interests?: {
+    register(client: Client, taskIds: readonly string[]): Promise<void>;
+    unregister(client: Client, taskIds: readonly string[]): Promise<void>;
+    purge(client: Client): Promise<void>;
+  };
 }
 
 interface Wait<R> {
@@ -44,14 +55,23 @@ export class ResultWaiter<R extends ReadyRow> {
   private readonly woken = new Set<string>();
   private flushing = false;
   private closed = false;
+  private readonly unwanted = new Set<string>();
+  private unregistering = false;
+  private toRegister: { ids: readonly string[]; done: () => void }[] = [];
+  private listenerQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WaiterOptions<R>) {}
 
-  /** Resolves with every task's row once all are ready. */
+  /**
+   * Resolves with every task's row once all are ready. The first read comes
+   * before anything else: most joins find every result ready and cost that
+   * one query. For what is still missing, the wait listens, records its
+   * interest, and only then reads again, so a result stored at any moment is
+   * either in that read or notified after it.
+   */
   async wait(taskIds: readonly string[], timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<Map<string, R>> {
     if (this.closed) throw new BackendClosedError();
     signal?.throwIfAborted();
-    await this.ensureListening();
     let wait!: Wait<R>;
     const settled = new Promise<Map<string, R>>((resolve, reject) => {
       wait = { ids: taskIds, remaining: new Set(taskIds), rows: new Map(), resolve, reject };
@@ -60,16 +80,20 @@ export class ResultWaiter<R extends ReadyRow> {
       if (!this.waits.has(id)) this.waits.set(id, new Set());
       this.waits.get(id)!.add(wait);
     }
-    this.schedule();
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => wait.reject(new WaitTimeoutError([...wait.remaining], timeoutMs)), timeoutMs);
-    // Rejections may land while the first read is in flight; they are awaited below.
+    // Rejections may land while a read is in flight; they are awaited below.
     settled.catch(() => undefined);
     const onAbort = () => wait.reject(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
     try {
-      // Subscribed above; now read once, so a result stored before the LISTEN took effect is seen here.
       this.deliver(await this.options.fetch([...wait.remaining]));
+      if (wait.remaining.size > 0) {
+        await this.ensureListening();
+        this.schedule();
+        await this.register([...wait.remaining]);
+        if (wait.remaining.size > 0) this.deliver(await this.options.fetch([...wait.remaining]));
+      }
       return await settled;
     } finally {
       if (timer) clearTimeout(timer);
@@ -105,9 +129,66 @@ export class ResultWaiter<R extends ReadyRow> {
     for (const id of wait.ids) {
       const set = this.waits.get(id);
       set?.delete(wait);
-      if (set?.size === 0) this.waits.delete(id);
+      if (set?.size === 0) {
+        this.waits.delete(id);
+        this.unwanted.add(id);
+      }
     }
     this.schedule();
+    this.unregister();
+  }
+
+  /**
+   * Records interest in the ids before the wait's first read. Waits that start
+   * together share one statement. If it fails, the wait still resolves, on the
+   * periodic re-read: say so, do not fail it.
+   */
+  private register(taskIds: readonly string[]): Promise<void> {
+    const client = this.client;
+    const interests = this.options.interests;
+    if (!client || !interests) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.toRegister.push({ ids: taskIds, done: resolve });
+      if (this.toRegister.length > 1) return; // a batch is already queued; this rides along
+      void this.onListener(async () => {
+        const batch = this.toRegister.splice(0);
+        try {
+          await interests.register(client, [...new Set(batch.flatMap((b) => b.ids))]);
+        } catch (error) {
+          this.options.logger.warn('recording the wait for wake-ups failed; the periodic re-read will find the result', { error: String(error) });
+        } finally {
+          for (const b of batch) b.done();
+        }
+      });
+    });
+  }
+
+  /** Drops interests nobody here waits for any more, batched, off the waiter's path. */
+  private unregister(): void {
+    const client = this.client;
+    const interests = this.options.interests;
+    if (!client || !interests || this.unregistering || this.unwanted.size === 0) return;
+    this.unregistering = true;
+    void this.onListener(async () => {
+      const ids = [...this.unwanted].filter((id) => !this.waits.has(id));
+      this.unwanted.clear();
+      try {
+        if (ids.length) await interests.unregister(client, ids);
+      } catch (error) {
+        this.options.logger.debug('dropping finished waits from the interest table failed; they are cleared when their connection ends', { error: String(error) });
+      } finally {
+        this.unregistering = false;
+        if (this.unwanted.size) this.unregister();
+      }
+    });
+  }
+
+  /** One statement at a time on the LISTEN connection, in order: a pg Client must not be given a second query while one runs. */
+  private onListener(run: () => Promise<void>): Promise<void> {
+    // A client replaced meanwhile makes run()'s statement fail; run() settles its callers either way.
+    const next = this.listenerQueue.then(run);
+    this.listenerQueue = next.catch(() => undefined);
+    return next;
   }
 
   /** The periodic re-read runs only while someone waits. */
@@ -160,11 +241,23 @@ export class ResultWaiter<R extends ReadyRow> {
       this.wake([...this.waits.keys()]);
       if (!this.closed && this.waits.size) void this.ensureListening().catch(() => undefined);
     });
-    await client.query(listenSql(this.options.channel()));
+    try {
+      await client.query(listenSql(this.options.channel()));
+      if (this.options.interests) {
+        await this.options.interests.purge(client);
+        // After a reconnect: the new connection waits for what the old one did.
+        if (this.waits.size) await this.options.interests.register(client, [...this.waits.keys()]);
+      }
+    } catch (error) {
+      // Never leave the connection open behind a failed setup: the process would not exit.
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     if (this.closed) {
       await client.end();
       return;
     }
     this.client = client;
+    if (this.waits.size) this.wake([...this.waits.keys()]);
   }
 }

@@ -44,13 +44,18 @@ export interface StoreParams {
 /**
  * One statement: an upsert on the task_id key (so concurrent stores of one id
  * never collide), the id drawn by an explicit nextval (so Celery-created
- * tables, which have no column default, work), a ready state never
- * overwritten by a non-ready one, and a NOTIFY, sent on commit, when the row
- * is ready. Extended columns keep their stored value when a later write omits them.
+ * tables, which have no column default, work), and a ready state never
+ * overwritten by a non-ready one. Extended columns keep their stored value
+ * when a later write omits them.
+ *
+ * Wake-ups: where the task table has the wake-up trigger, the statement sends
+ * no NOTIFY (the trigger does, and only for a waited-for task). Where it does
+ * not (`notifyInline`), the statement NOTIFYs every ready result itself.
  * Returns one row when the write was applied, none when precedence refused it.
  */
-export function storeSql(t: BackendTables, p: StoreParams): SqlQuery {
-  const values: unknown[] = [t.taskSequence, p.taskId, p.status, p.result, p.traceback, p.name, p.args, p.kwargs, p.worker, p.retries, p.queue, READY_STATES, t.channel];
+export function storeSql(t: BackendTables, p: StoreParams, notifyInline: boolean): SqlQuery {
+  const values: unknown[] = [t.taskSequence, p.taskId, p.status, p.result, p.traceback, p.name, p.args, p.kwargs, p.worker, p.retries, p.queue, READY_STATES];
+  const notify = notifyInline ? `CASE WHEN status = ANY($12::text[]) THEN pg_notify($${values.push(t.channel)}::text, task_id) END` : 'NULL';
   const extraColumns = p.extra.map(([column]) => column);
   const extraPlaceholders = p.extra.map(([, value]) => `$${values.push(value)}`);
   const extraSets = extraColumns.map((c) => `, ${c} = EXCLUDED.${c}`).join('');
@@ -64,7 +69,7 @@ export function storeSql(t: BackendTables, p: StoreParams): SqlQuery {
   WHERE m.status IS NULL OR NOT (m.status = ANY($12::text[])) OR EXCLUDED.status = ANY($12::text[])
   RETURNING task_id, status
 )
-SELECT status, CASE WHEN status = ANY($12::text[]) THEN pg_notify($13::text, task_id) END AS notified FROM stored`;
+SELECT status, ${notify} AS notified FROM stored`;
   return { text, values };
 }
 

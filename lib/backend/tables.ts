@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
 import { AbstractTaskSetMeta } from '../../entities/abstract-task-set-meta';
@@ -9,6 +8,7 @@ import { describeValue } from '../options';
 import { schemaOf } from '../sync/prerequisites';
 import { qualified } from '../query';
 import type { BackendTables } from './sql';
+import { WakeNames, besideTable, wakeNames } from './wake-sql';
 
 export type TaskEntityClass = abstract new (...args: never[]) => AbstractTaskMeta;
 export type GroupEntityClass = abstract new (...args: never[]) => AbstractTaskSetMeta;
@@ -16,6 +16,8 @@ export type GroupEntityClass = abstract new (...args: never[]) => AbstractTaskSe
 export interface ResolvedTables extends BackendTables {
   /** Columns a TaskMeta subclass adds: property name to quoted column name. */
   extraColumns: ReadonlyMap<string, string>;
+  /** The wake-up trigger's objects beside the task table. */
+  wake: WakeNames;
   /** The id sequences, unquoted, for creating them when a schema made without SafeSynchronizer lacks them. */
   sequences: { schema: string; name: string }[];
 }
@@ -60,9 +62,7 @@ function metadataFor(dataSource: DataSource, target: Function, base: Function, r
 
 /** `<task table>_first_seen`, or a hashed name where that would pass PostgreSQL's 63-byte identifier limit. */
 export function firstSeenTableName(taskTable: string): string {
-  const name = `${taskTable}_first_seen`;
-  if (Buffer.byteLength(name) <= 63) return name;
-  return `trb_first_seen_${createHash('sha1').update(taskTable).digest('hex').slice(0, 20)}`;
+  return besideTable(taskTable, '_first_seen', 'trb_first_seen_');
 }
 
 /** Quoted table and sequence names, and the NOTIFY channel, from the entity metadata. */
@@ -72,6 +72,7 @@ export function resolveTables(dataSource: DataSource, task: TaskEntityClass, gro
   const taskSchema = schemaOf(dataSource, taskMeta);
   const groupSchema = schemaOf(dataSource, groupMeta);
   const taskTable = qualified(taskSchema, taskMeta.tableName);
+  const wake = wakeNames(taskSchema, taskMeta.tableName);
   const extraColumns = new Map<string, string>();
   for (const column of taskMeta.columns) {
     if (!BASE_TASK_PROPERTIES.has(column.propertyName)) extraColumns.set(column.propertyName, qualified(undefined, column.databaseName));
@@ -87,8 +88,8 @@ export function resolveTables(dataSource: DataSource, task: TaskEntityClass, gro
       { schema: taskSchema, name: taskSequence },
       { schema: groupSchema, name: groupSequence },
     ],
-    // Channel names are identifiers (63 bytes at most); a hash of the table keeps them short and distinct.
-    channel: `trb_${createHash('sha1').update(taskTable).digest('hex').slice(0, 20)}`,
+    channel: wake.channel,
+    wake,
     firstSeen: qualified(taskSchema, firstSeenTableName(taskMeta.tableName)),
     extraColumns,
   };

@@ -5,6 +5,7 @@ import { MigrationRunResult, SafeMigrator } from '../migrate/safe-migrator';
 import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSynchronizerOptions } from '../options';
 import { LockKey, LockPlan, acquireTransactionLock, holdLockOnOwnConnection, planLock } from './advisory-lock';
 import { isConcurrentCreateError, isRetryableSyncError } from './classify';
+import { installWake, missingWakeStatements, wakeTargets } from '../backend/wake';
 import { FingerprintObjects } from './fingerprint-sql';
 import { checkFingerprint, fingerprintObjects, metadataHash, recordFingerprint } from './fingerprint';
 import { createPrerequisites, findMissingPrerequisites, prerequisiteStatements } from './prerequisites';
@@ -215,7 +216,8 @@ export class SafeSynchronizer {
     }
     const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
     const memory = await builder.log();
-    return [...prerequisites, ...memory.upQueries.map((q) => q.query)];
+    const wake = await missingWakeStatements(this.dataSource, wakeTargets(this.dataSource));
+    return [...prerequisites, ...memory.upQueries.map((q) => q.query), ...wake];
   }
 
   private async attempt(plan: LockPlan): Promise<Attempt> {
@@ -244,6 +246,7 @@ export class SafeSynchronizer {
     let runner: QueryRunner | undefined;
     let lockWaitMs = 0;
     const prerequisites: string[] = [];
+    const wake: string[] = [];
     builder.createMetadataTableIfNecessary = async (queryRunner: QueryRunner) => {
       runner = queryRunner;
       if (transactional) {
@@ -263,6 +266,8 @@ export class SafeSynchronizer {
     };
     builder.executeSchemaSyncOperationsInProperOrder = async () => {
       await executeOperations();
+      // The task tables exist now: give them the wake-up trigger and interest table, if missing.
+      wake.push(...(await installWake(runner!, wakeTargets(this.dataSource))));
       // Inside the sync's transaction, after its DDL: the record commits with the DDL or not at all.
       await recordFingerprint(runner!, this.dataSource, hash, objects, this.options.logger);
     };
@@ -273,11 +278,14 @@ export class SafeSynchronizer {
       throw error;
     }
     const executed = runner ? runner.getMemorySql().upQueries.map((q) => q.query) : [];
-    return { statements: [...prerequisites, ...executed], lockWaitMs, inSync: false };
+    return { statements: [...prerequisites, ...executed, ...wake], lockWaitMs, inSync: false };
   }
 
   private fingerprintInputs(): { hash: string; objects: FingerprintObjects } {
-    this.fingerprint ??= { hash: metadataHash(this.dataSource), objects: fingerprintObjects(this.dataSource) };
+    // The interest tables are the package's own, beside the task tables: the catalog hash covers them
+    // (and, through pg_trigger on the task tables, the triggers), so dropping one brings the full sync back.
+    const interests = wakeTargets(this.dataSource).map((w) => ({ schema: w.taskSchema, name: w.interestTable }));
+    this.fingerprint ??= { hash: metadataHash(this.dataSource), objects: fingerprintObjects(this.dataSource, interests) };
     return this.fingerprint;
   }
 

@@ -38,7 +38,7 @@ export async function dropIdSequences(queryRunner: QueryRunner): Promise<void> {
  * or by a process outside the lock (Celery's create_all) at the same moment.
  * A role that may not create objects gets `denied(error)`.
  */
-async function createUnderSchemaLock(
+export async function createUnderSchemaLock(
   dataSource: DataSource,
   lockTimeoutMs: number,
   create: (runner: QueryRunner) => Promise<boolean>,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { MissingSequenceError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, createIdSequences } from '../../lib';
+import { wakeNames, wakeStatements } from '../../lib/backend/wake-sql';
 import { postgresOptions, useTestDatabase } from '../support/database';
 import { rejection } from '../support/backend';
 import { query } from '../support/pg-client';
@@ -73,15 +74,17 @@ describe('The Celery entities, whatever made the schema', function () {
     }
   });
 
-  it('pendingStatements() lists the sequences that synchronize() would create, and nothing once it has', async () => {
+  it('pendingStatements() lists the sequences and wake-up objects that synchronize() would create, and nothing once it has', async () => {
     const ds = await new DataSource(postgresOptions(db.current().url, { entities: [TaskMeta, TaskSetMeta], synchronize: true })).initialize();
     try {
       const sync = new SafeSynchronizer(ds);
-      expect(await sync.pendingStatements()).to.deep.equal([
+      const pending = await sync.pendingStatements();
+      expect(pending.slice(0, 2)).to.deep.equal([
         'CREATE SEQUENCE IF NOT EXISTS "public"."task_id_sequence"',
         'CREATE SEQUENCE IF NOT EXISTS "public"."taskset_id_sequence"',
       ]);
-      expect((await sync.synchronize()).statements).to.have.length(2);
+      expect(pending.slice(2)).to.deep.equal(wakeStatements(wakeNames('public', 'celery_taskmeta')));
+      expect((await sync.synchronize()).statements).to.deep.equal(pending);
       expect(await sync.pendingStatements()).to.deep.equal([]);
     } finally {
       await ds.destroy();

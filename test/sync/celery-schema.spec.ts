@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { DataSource } from 'typeorm';
 import { SafeSynchronizer, SyncResult, TaskMeta, TaskSetMeta } from '../../lib';
+import { wakeNames, wakeStatements } from '../../lib/backend/wake-sql';
 import { postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';
 import { query } from '../support/pg-client';
 import { celeryFixture } from '../support/fixtures';
@@ -9,12 +10,12 @@ export const celerySchemaSql = celeryFixture('schema.sql');
 
 const COLUMNS_SQL = `
   SELECT table_name, column_name, data_type, character_maximum_length AS length, is_nullable, column_default
-  FROM information_schema.columns WHERE table_schema = 'public' AND table_name LIKE 'celery\\_%' ORDER BY table_name, ordinal_position`;
+  FROM information_schema.columns WHERE table_schema = 'public' AND table_name IN ('celery_taskmeta', 'celery_tasksetmeta') ORDER BY table_name, ordinal_position`;
 
 const CONSTRAINTS_SQL = `
   SELECT c.conrelid::regclass::text AS table_name, c.contype, array_agg(a.attname ORDER BY a.attname)::text AS columns
   FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
-  WHERE c.connamespace = 'public'::regnamespace AND c.conrelid::regclass::text LIKE 'celery\\_%' GROUP BY 1, 2, c.conname ORDER BY 1, 2, 3`;
+  WHERE c.connamespace = 'public'::regnamespace AND c.conrelid::regclass::text IN ('celery_taskmeta', 'celery_tasksetmeta') GROUP BY 1, 2, c.conname ORDER BY 1, 2, 3`;
 
 async function syncCelery(url: string): Promise<SyncResult> {
   let result: SyncResult | undefined;
@@ -29,13 +30,15 @@ async function syncCelery(url: string): Promise<SyncResult> {
 describe('The Celery entities and Celery 5.2.6’s own schema', () => {
   const db = useTestDatabase();
 
-  it('syncing onto a schema Celery created changes nothing destructive: it only adds the two date_done indexes (and its own fingerprint table)', async () => {
+  it('syncing onto a schema Celery created changes nothing destructive: it only adds the two date_done indexes, and the package’s own wake-up trigger and tables', async () => {
     await query(db.current().url, celerySchemaSql);
     const before = await query(db.current().url, COLUMNS_SQL);
     const result = await syncCelery(db.current().url);
-    expect(result.statements).to.have.length(2);
+    expect(result.statements).to.have.length(6);
     expect(result.statements[0]).to.match(/^CREATE INDEX "IDX_\w+" ON "celery_taskmeta"\s+\("date_done"\)/);
     expect(result.statements[1]).to.match(/^CREATE INDEX "IDX_\w+" ON "celery_tasksetmeta"\s+\("date_done"\)/);
+    // Then the wake-up objects: a table of its own, two functions, and a trigger; nothing of Celery's altered.
+    expect(result.statements.slice(2)).to.deep.equal(wakeStatements(wakeNames('public', 'celery_taskmeta')));
     expect(await query(db.current().url, COLUMNS_SQL)).to.deep.equal(before);
   });
 

@@ -30,7 +30,7 @@ describe('The SQL, as text', () => {
   });
 
   it('stores with one upsert that draws the id from the sequence and keeps a ready state', () => {
-    const { text, values } = storeSql(tables, store);
+    const { text, values } = storeSql(tables, store, true);
     expect(text).to.contain('nextval($1::text::regclass)');
     expect(text).to.contain('ON CONFLICT (task_id) DO UPDATE');
     expect(text).to.contain('WHERE m.status IS NULL OR NOT (m.status = ANY($12::text[])) OR EXCLUDED.status = ANY($12::text[])');
@@ -39,8 +39,14 @@ describe('The SQL, as text', () => {
     expect(values[11]).to.deep.equal(['SUCCESS', 'FAILURE', 'REVOKED']);
   });
 
+  it('sends no NOTIFY from the store where the task table has the wake-up trigger', () => {
+    const { text, values } = storeSql(tables, store, false);
+    expect(text).not.to.contain('pg_notify');
+    expect(values).to.have.length(12);
+  });
+
   it('adds the columns of a TaskMeta subclass as parameters, never as inlined values', () => {
-    const { text, values } = storeSql(tables, { ...store, extra: [['"tenant"', "x'); DROP TABLE y; --"]] });
+    const { text, values } = storeSql(tables, { ...store, extra: [['"tenant"', "x'); DROP TABLE y; --"]] }, true);
     expect(text).to.contain(', "tenant")').and.contain(', $14)').and.contain('"tenant" = EXCLUDED."tenant"');
     expect(values[13]).to.equal("x'); DROP TABLE y; --");
   });

@@ -1,0 +1,127 @@
+/**
+ * storeResult throughput at 1, 4, 16 and 64 concurrent writers, against a raw
+ * `pg` pool of the same size running the plain upsert (the same statement,
+ * without NOTIFY) on a table without the wake-up trigger: so the ratio holds
+ * everything the package adds (validation, encoding, TypeORM's pool, the trigger).
+ */
+import { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
+import { storeSql } from '../lib/backend/sql';
+import { jsonCodec } from '../lib/backend/codec';
+import { createIdSequences } from '../lib';
+import { BenchContext, median, ratio, sideBySide, time, withDb } from './support';
+
+const TABLES = {
+  task: '"public"."celery_taskmeta"',
+  group: '"public"."celery_tasksetmeta"',
+  taskSequence: '"public"."task_id_sequence"',
+  groupSequence: '"public"."taskset_id_sequence"',
+  channel: 'trb_bench',
+  firstSeen: '"public"."celery_taskmeta_first_seen"',
+};
+
+function rawStore(taskId: string, value: number, notify: boolean) {
+  return storeSql(
+    TABLES,
+    { taskId, status: 'SUCCESS', result: jsonCodec.encodeResult(value), traceback: null, name: null, args: null, kwargs: null, worker: null, retries: null, queue: null, extra: [] },
+    notify,
+  );
+}
+
+/** Runs `total` stores over `concurrency` loops; resolves to stores per second. */
+async function drive(total: number, concurrency: number, store: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const ms = await time(() =>
+    Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < total; i = next++) await store(i);
+      }),
+    ),
+  );
+  return total / (ms / 1000);
+}
+
+export async function storeThroughput(ctx: BenchContext): Promise<void> {
+  const levels = ctx.smoke ? [1, 4] : [1, 4, 16, 64];
+  const total = ctx.smoke ? 400 : 4000;
+  await withDb(ctx.server, 'store_ours', async (oursUrl) =>
+    withDb(ctx.server, 'store_raw', async (rawUrl) => {
+      // The raw side's table: made by plain TypeORM, so it has no wake-up trigger.
+      const plain = await new DataSource({ type: 'postgres', url: rawUrl, entities: [TaskMeta, TaskSetMeta], synchronize: true }).initialize();
+      const runner = plain.createQueryRunner();
+      await createIdSequences(runner);
+      await runner.release();
+      await plain.destroy();
+      let round = 0;
+      for (const c of levels) {
+        const ds = await SafeSynchronizer.initialize(new DataSource({ type: 'postgres', url: oursUrl, entities: [TaskMeta, TaskSetMeta], synchronize: true, poolSize: c }));
+        const backend = new ResultBackend(ds);
+        const pool = new Pool({ connectionString: rawUrl, max: c });
+        try {
+          await backend.markAsDone('warm-up', 0);
+          const rounds = ctx.smoke ? 1 : 3;
+          const runs = await sideBySide(
+            rounds,
+            async () => {
+              const r = round++;
+              return drive(total, c, (i) => backend.markAsDone(`o-${r}-${i}`, i));
+            },
+            async () => {
+              const r = round++;
+              return drive(total, c, (i) => {
+                const q = rawStore(`r-${r}-${i}`, i, false);
+                return pool.query(q.text, q.values);
+              });
+            },
+          );
+          // Throughput: higher is better, so the ratio is ours / raw.
+          const ours = median(runs.ours);
+          const raw = median(runs.baseline);
+          // For reference, what every store paid before: the same upsert with an inline NOTIFY.
+          const notifying = await drive(total, c, (i) => {
+            const q = rawStore(`n-${round}-${i}`, i, true);
+            return pool.query(q.text, q.values);
+          });
+          round++;
+          // And with a waiter on every task: each store's trigger finds an interest and NOTIFYs.
+          const waited = await withWaiters(ds, total, c, round++);
+          ctx.rows.push({
+            benchmark: 'storeResult',
+            case: `${c} writer(s), ${total} stores`,
+            ours: `${ours.toFixed(0)}/s (nobody waits); ${waited.toFixed(0)}/s (a waiter on every task)`,
+            baseline: `raw upsert ${raw.toFixed(0)}/s; raw upsert + NOTIFY ${notifying.toFixed(0)}/s`,
+            ratio: `${ratio(ours / raw)} (waited: ${ratio(waited / raw)})`,
+            target: '≥ 0.8× raw, nobody waiting',
+            met: ours / raw >= 0.8,
+          });
+        } finally {
+          await backend.close();
+          await pool.end();
+          await ds.destroy();
+        }
+      }
+    }),
+  );
+}
+
+async function withWaiters(ds: DataSource, total: number, c: number, round: number): Promise<number> {
+  const waiter = new ResultBackend(ds, { recheckIntervalMs: 0 });
+  const writer = new ResultBackend(ds);
+  try {
+    const ids = Array.from({ length: total }, (_, i) => `w-${round}-${i}`);
+    const waits = ids.map((id) => waiter.waitForResult(id, { timeoutMs: 120_000 }));
+    // Every wait has recorded its interest before the clock starts.
+    for (;;) {
+      const [{ n }] = (await ds.query('SELECT count(*)::int AS n FROM celery_taskmeta_waiters WHERE task_id = ANY($1::text[])', [ids])) as { n: number }[];
+      if (n === total) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const rate = await drive(total, c, (i) => writer.markAsDone(ids[i], i));
+    await Promise.all(waits);
+    return rate;
+  } finally {
+    await waiter.close();
+    await writer.close();
+  }
+}

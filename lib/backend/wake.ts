@@ -1,0 +1,66 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
+import { MissingTableError } from '../errors';
+import { Queryable, runSql } from '../query';
+import { schemaOf } from '../sync/prerequisites';
+import { createUnderSchemaLock } from '../sync/sequences';
+import { WakeNames, dropWakeStatements, wakeInstalledSql, wakeNames, wakeStatements } from './wake-sql';
+
+/** The wake-up objects of every task table the DataSource syncs (entities that extend AbstractTaskMeta). */
+export function wakeTargets(dataSource: DataSource): WakeNames[] {
+  return dataSource.entityMetadatas
+    .filter((m) => m.synchronize && typeof m.target === 'function' && m.target.prototype instanceof AbstractTaskMeta)
+    .map((m) => wakeNames(schemaOf(dataSource, m), m.tableName));
+}
+
+export async function isWakeInstalled(runner: Queryable, names: WakeNames): Promise<boolean> {
+  const [row] = await runSql<{ installed: boolean }>(runner, wakeInstalledSql(names));
+  return row.installed === true;
+}
+
+/** The statements that would install what is missing, without running them. */
+export async function missingWakeStatements(runner: Queryable, targets: readonly WakeNames[]): Promise<string[]> {
+  const statements: string[] = [];
+  for (const names of targets) if (!(await isWakeInstalled(runner, names))) statements.push(...wakeStatements(names));
+  return statements;
+}
+
+/** Installs what is missing; the task tables must exist. Resolves to the statements it ran. */
+export async function installWake(runner: Queryable, targets: readonly WakeNames[]): Promise<string[]> {
+  const statements = await missingWakeStatements(runner, targets);
+  for (const statement of statements) await runner.query(statement);
+  return statements;
+}
+
+/**
+ * For a ResultBackend on tables the synchronizer did not make (plain
+ * `synchronize: true`, a migration): installs the wake-up objects once, under
+ * the schema lock. A role that may not gets a MissingTableError naming the statements.
+ */
+export async function ensureWake(dataSource: DataSource, names: WakeNames, lockTimeoutMs: number): Promise<void> {
+  await createUnderSchemaLock(
+    dataSource,
+    lockTimeoutMs,
+    async (runner) => (await installWake(runner, [names])).length > 0,
+    (error) =>
+      new MissingTableError(
+        wakeStatements(names).join(';\n'),
+        error,
+        'Waiters are woken by a trigger on the task table and a table of interests beside it, which do not exist yet',
+      ),
+  );
+}
+
+/**
+ * For a migration's `up()`: installs the wake-up trigger and interest table on
+ * every task table the DataSource registers, which `typeorm migration:generate`
+ * cannot express. Idempotent; the task tables must exist. Resolves to the statements it ran.
+ */
+export async function createWakeTriggers(queryRunner: QueryRunner): Promise<string[]> {
+  return installWake(queryRunner, wakeTargets(queryRunner.connection));
+}
+
+/** For a migration's `down()`: removes what {@link createWakeTriggers} installs. */
+export async function dropWakeTriggers(queryRunner: QueryRunner): Promise<void> {
+  for (const names of wakeTargets(queryRunner.connection)) for (const statement of dropWakeStatements(names)) await queryRunner.query(statement);
+}
