@@ -16,63 +16,66 @@ export interface FingerprintObjects {
 }
 
 /**
- * One row per catalog fact, keyed by object and kind, hashed in a fixed order.
- * Raw catalog fields are hashed where they are enough (cheap); deparsed text
- * (pg_get_indexdef and friends) only where the raw form would carry OIDs that
- * differ between equal schemas. A missing object hashes as "missing", so
- * creating it changes the hash too.
+ * A hash of the catalog rows that describe the synced objects: the relations
+ * themselves, their columns, defaults, indexes, constraints, triggers,
+ * comments, view rules, sequence settings and the labels of the enum types
+ * their columns use. Each row is hashed by its identity and its `xmin`, the
+ * transaction that wrote that version of it. PostgreSQL writes a new version
+ * of a catalog row for every DDL change to it (ALTER TABLE, SET DEFAULT, ADD
+ * VALUE, COMMENT, …), and adds or removes rows for what is created or dropped,
+ * so any change to the synced objects changes the hash. Hashing row versions
+ * instead of deparsed definitions keeps the check to a few index scans: it
+ * runs on every start of every replica. A change that leaves a definition as
+ * it was (dropping and recreating an identical index) also changes the hash;
+ * that costs one full sync, never a missed one. A missing object counts too.
  */
 function catalogHashExpression(schemasParam: string, namesParam: string): string {
+  // Per catalog: how many rows, and sums of their identities and of their row versions. Any row added,
+  // removed or rewritten moves one of the three. Sums, not a sorted list, keep it to one pass over each.
+  const stamp = (alias: string, key: string) => `count(*)::text || ',' || COALESCE(sum(${key})::text, '') || ',' || COALESCE(sum(${alias}.xmin::text::bigint)::text, '')`;
   return `(WITH wanted AS (
-  SELECT s.nsp, s.rel, c.oid, c.relkind
+  SELECT s.nsp || '.' || s.rel AS obj, c.oid, c.xmin AS x
   FROM unnest(${schemasParam}::text[], ${namesParam}::text[]) AS s(nsp, rel)
   LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = s.nsp
   LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.rel
-), facts AS (
-  SELECT w.nsp || '.' || w.rel AS obj, 'rel' AS kind,
-    concat_ws('|', COALESCE(w.relkind::text, 'missing'), c.relpersistence, obj_description(w.oid, 'pg_class')) AS body
-  FROM wanted w LEFT JOIN pg_catalog.pg_class c ON c.oid = w.oid
-  UNION ALL
-  SELECT w.nsp || '.' || w.rel, 'col:' || a.attname,
-    concat_ws('|', format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated, a.attcollation,
-      pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum),
-      (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid IN (a.atttypid, t.typelem)))
-  FROM wanted w
-  JOIN pg_catalog.pg_attribute a ON a.attrelid = w.oid AND a.attnum > 0 AND NOT a.attisdropped
-  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-  UNION ALL
-  SELECT w.nsp || '.' || w.rel, 'idx:' || ic.relname, pg_get_indexdef(i.indexrelid)
-  FROM wanted w JOIN pg_catalog.pg_index i ON i.indrelid = w.oid JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-  UNION ALL
-  SELECT w.nsp || '.' || w.rel, 'con:' || k.conname, concat_ws('|', k.contype, k.condeferrable, k.condeferred, pg_get_constraintdef(k.oid))
-  FROM wanted w JOIN pg_catalog.pg_constraint k ON k.conrelid = w.oid
-  UNION ALL
-  SELECT w.nsp || '.' || w.rel, 'trg:' || g.tgname, pg_get_triggerdef(g.oid)
-  FROM wanted w JOIN pg_catalog.pg_trigger g ON g.tgrelid = w.oid AND NOT g.tgisinternal
-  UNION ALL
-  SELECT w.nsp || '.' || w.rel, 'view', pg_get_viewdef(w.oid)
-  FROM wanted w WHERE w.relkind IN ('v', 'm')
-  UNION ALL
-  SELECT w.nsp || '.' || w.rel, 'seq', concat_ws('|', q.seqtypid::regtype, q.seqstart, q.seqincrement, q.seqmax, q.seqmin, q.seqcycle)
-  FROM wanted w JOIN pg_catalog.pg_sequence q ON q.seqrelid = w.oid
+), oids AS (
+  SELECT oid FROM wanted WHERE oid IS NOT NULL
+), cols AS MATERIALIZED (
+  SELECT a.attrelid, a.attnum, a.atttypid, a.xmin FROM pg_catalog.pg_attribute a WHERE a.attrelid IN (SELECT oid FROM oids) AND a.attnum > 0
 )
-SELECT md5(string_agg(obj || '/' || kind || '=' || COALESCE(body, ''), E'\\n' ORDER BY obj, kind)) FROM facts)`;
+SELECT md5(concat_ws('|',
+  (SELECT string_agg(COALESCE(w.oid::text || '@' || w.x::text, 'missing'), ',' ORDER BY w.obj COLLATE "C") FROM wanted w),
+  (SELECT ${stamp('a', 'a.attrelid::int8 * 1000 + a.attnum')} FROM cols a),
+  (SELECT ${stamp('d', 'd.oid::int8')} FROM pg_catalog.pg_attrdef d WHERE d.adrelid IN (SELECT oid FROM oids)),
+  (SELECT ${stamp('i', 'i.indexrelid::int8')} FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT oid FROM oids)),
+  (SELECT ${stamp('k', 'k.oid::int8')} FROM pg_catalog.pg_constraint k WHERE k.conrelid IN (SELECT oid FROM oids)),
+  (SELECT ${stamp('g', 'g.oid::int8')} FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT oid FROM oids)),
+  (SELECT ${stamp('r', 'r.oid::int8')} FROM pg_catalog.pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM oids)),
+  (SELECT ${stamp('q', 'q.seqrelid::int8')} FROM pg_catalog.pg_sequence q WHERE q.seqrelid IN (SELECT oid FROM oids)),
+  (SELECT ${stamp('m', 'm.objoid::int8 * 1000 + m.objsubid')} FROM pg_catalog.pg_description m
+    WHERE m.classoid = 'pg_catalog.pg_class'::regclass AND m.objoid IN (SELECT oid FROM oids)),
+  (SELECT ${stamp('e', 'e.oid::int8')} FROM pg_catalog.pg_enum e WHERE e.enumtypid IN (
+    SELECT COALESCE(NULLIF(t.typelem, 0), t.oid) FROM pg_catalog.pg_type t
+    WHERE t.oid IN (SELECT DISTINCT atttypid FROM cols) AND (t.typtype = 'e' OR t.typelem <> 0))))))`;
 }
 
+/** Records kept: enough for the app versions that run side by side during a rolling deploy. */
+export const FINGERPRINTS_KEPT = 20;
+
 /**
- * The whole warm-start check in one round trip: the catalog hash recorded for
- * this entity-metadata hash (null when none, or when the table is missing,
- * which the caller sees as error 42P01), the catalog hash now, and the
- * default lock key's second half for the result.
+ * The whole warm-start check in one round trip: the most recent recorded
+ * (metadata hash, catalog hash) pairs, the catalog hash now, and the default
+ * lock key's second half for the result. It does not need this process's
+ * metadata hash, so the caller computes that while PostgreSQL works.
  */
-export function checkFingerprintSql(table: { schema: string }, metadataHash: string, objects: FingerprintObjects, lockSchemas: readonly string[]): SqlQuery {
+export function checkFingerprintSql(table: { schema: string }, objects: FingerprintObjects, lockSchemas: readonly string[]): SqlQuery {
   return {
     text:
-      `SELECT (SELECT f.catalog_hash FROM ${qualified(table.schema, FINGERPRINT_TABLE)} f WHERE f.metadata_hash = $1) AS recorded, ` +
-      `${catalogHashExpression('$2', '$3')} AS current, ` +
-      "hashtext(current_database() || ':' || $4::text) AS derived_key",
-    values: [metadataHash, objects.schemas, objects.names, lockSchemas.join(',')],
+      `SELECT (SELECT json_object_agg(r.metadata_hash, r.catalog_hash) FROM (SELECT f.metadata_hash, f.catalog_hash FROM ${qualified(table.schema, FINGERPRINT_TABLE)} f ` +
+      `ORDER BY f.recorded_at DESC LIMIT ${FINGERPRINTS_KEPT}) r) AS recorded, ` +
+      `${catalogHashExpression('$1', '$2')} AS current, ` +
+      "hashtext(current_database() || ':' || $3::text) AS derived_key",
+    values: [objects.schemas, objects.names, lockSchemas.join(',')],
   };
 }
 
@@ -95,5 +98,14 @@ export function recordFingerprintSql(schema: string, metadataHash: string, objec
       `VALUES ($1, ${catalogHashExpression('$2', '$3')}) ` +
       'ON CONFLICT (metadata_hash) DO UPDATE SET catalog_hash = EXCLUDED.catalog_hash, recorded_at = now()',
     values: [metadataHash, objects.schemas, objects.names],
+  };
+}
+
+/** Forgets all but the most recent records: app versions long gone. */
+export function pruneFingerprintsSql(schema: string): SqlQuery {
+  const table = qualified(schema, FINGERPRINT_TABLE);
+  return {
+    text: `DELETE FROM ${table} WHERE metadata_hash NOT IN (SELECT metadata_hash FROM ${table} ORDER BY recorded_at DESC LIMIT ${FINGERPRINTS_KEPT})`,
+    values: [],
   };
 }

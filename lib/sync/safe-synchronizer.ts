@@ -70,7 +70,8 @@ interface Attempt {
  */
 export class SafeSynchronizer {
   private readonly options: ResolvedSafeSynchronizerOptions;
-  private fingerprint: { hash: string; objects: FingerprintObjects } | undefined;
+  private hash: string | undefined;
+  private objects: FingerprintObjects | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -136,8 +137,7 @@ export class SafeSynchronizer {
     const started = performance.now();
     if (this.options.verify === 'fingerprint') {
       // The warm start: one query, no lock, no catalog crawl in JavaScript.
-      const { hash, objects } = this.fingerprintInputs();
-      const check = await checkFingerprint(this.dataSource, this.dataSource, hash, objects, false);
+      const check = await checkFingerprint(this.dataSource, this.dataSource, () => this.metadataHash(), this.fingerprintObjects(), false);
       if (check?.matches) {
         const lockKey = this.options.lockKey ?? ([SYNC_LOCK_NAMESPACE, check.derivedKey] as const);
         logger.info('schema synchronized', { changed: false, verifiedBy: 'fingerprint' });
@@ -242,7 +242,6 @@ export class SafeSynchronizer {
     const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
     const createMetadataTable = builder.createMetadataTableIfNecessary.bind(builder);
     const executeOperations = builder.executeSchemaSyncOperationsInProperOrder.bind(builder);
-    const { hash, objects } = this.fingerprintInputs();
     let runner: QueryRunner | undefined;
     let lockWaitMs = 0;
     const prerequisites: string[] = [];
@@ -259,7 +258,7 @@ export class SafeSynchronizer {
       // A process that waited while another synced finds that one's fingerprint here (READ
       // COMMITTED: this statement sees what committed during the wait), and skips the diff.
       if (this.options.verify === 'fingerprint' && prerequisites.length === 0) {
-        const check = await checkFingerprint(queryRunner, this.dataSource, hash, objects, transactional);
+        const check = await checkFingerprint(queryRunner, this.dataSource, () => this.metadataHash(), this.fingerprintObjects(), transactional);
         if (check?.matches) throw new AlreadyInSync();
       }
       await createMetadataTable(queryRunner);
@@ -269,7 +268,7 @@ export class SafeSynchronizer {
       // The task tables exist now: give them the wake-up trigger and interest table, if missing.
       wake.push(...(await installWake(runner!, wakeTargets(this.dataSource))));
       // Inside the sync's transaction, after its DDL: the record commits with the DDL or not at all.
-      await recordFingerprint(runner!, this.dataSource, hash, objects, this.options.logger);
+      await recordFingerprint(runner!, this.dataSource, this.metadataHash(), this.fingerprintObjects(), this.options.logger);
     };
     try {
       await builder.build();
@@ -281,12 +280,20 @@ export class SafeSynchronizer {
     return { statements: [...prerequisites, ...executed, ...wake], lockWaitMs, inSync: false };
   }
 
-  private fingerprintInputs(): { hash: string; objects: FingerprintObjects } {
+  /** Computed once per synchronizer: a walk over the entity metadata. */
+  private metadataHash(): string {
+    this.hash ??= metadataHash(this.dataSource);
+    return this.hash;
+  }
+
+  private fingerprintObjects(): FingerprintObjects {
     // The interest tables are the package's own, beside the task tables: the catalog hash covers them
     // (and, through pg_trigger on the task tables, the triggers), so dropping one brings the full sync back.
-    const interests = wakeTargets(this.dataSource).map((w) => ({ schema: w.taskSchema, name: w.interestTable }));
-    this.fingerprint ??= { hash: metadataHash(this.dataSource), objects: fingerprintObjects(this.dataSource, interests) };
-    return this.fingerprint;
+    this.objects ??= fingerprintObjects(
+      this.dataSource,
+      wakeTargets(this.dataSource).map((w) => ({ schema: w.taskSchema, name: w.interestTable })),
+    );
+    return this.objects;
   }
 
   private async backoff(attempt: number): Promise<void> {
