@@ -10,7 +10,8 @@ import { SafeSynchronizer } from '../lib';
 import { findPgError } from '../lib/pg-codes';
 import { benchEntities } from './entities';
 
-export type ColdMode = 'safe' | 'plain' | 'retry';
+/** `bare`: initialize with no sync at all, the floor that N processes on this machine cannot go below. */
+export type ColdMode = 'safe' | 'plain' | 'retry' | 'bare';
 
 export interface ColdConfig {
   url: string;
@@ -29,7 +30,8 @@ const config = JSON.parse(process.env.TRB_WORKER_CONFIG ?? '{}') as ColdConfig;
 const RETRY_ATTEMPTS = 10;
 
 function dataSource(): DataSource {
-  return new DataSource({ type: 'postgres', url: config.url, poolSize: 2, entities: benchEntities(config.entities), synchronize: true, applicationName: `trb-bench-${config.mode}` });
+  const synchronize = config.mode !== 'bare';
+  return new DataSource({ type: 'postgres', url: config.url, poolSize: 2, entities: benchEntities(config.entities), synchronize, applicationName: `trb-bench-${config.mode}` });
 }
 
 async function main(): Promise<ColdReport> {

@@ -161,10 +161,61 @@ function withFields(fields: LogFields | undefined): unknown[] {
   return fields === undefined ? [] : [fields];
 }
 
+/** Every key SafeSynchronizer, SafeMigrator and SafeSynchronizer.initialize take: initialize passes one object to both. */
+const SCHEMA_LOCK_KEYS = ['lockTimeoutMs', 'lockKey', 'logger', 'maxAttempts', 'retryDelayMs', 'verify', 'transaction', 'onSynchronized', 'onMigrated'] as const;
+
+const RESULT_BACKEND_KEYS = [
+  'entities',
+  'codec',
+  'expiresMs',
+  'unfinishedExpiresMs',
+  'cleanupBatchSize',
+  'customStates',
+  'maxPayloadBytes',
+  'listen',
+  'pollIntervalMs',
+  'recheckIntervalMs',
+  'maxRetries',
+  'retryDelayMs',
+  'logger',
+] as const;
+
+/** Edit distance, for naming the option a misspelt key was meant to be. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+/**
+ * In JavaScript a misspelt option (`listenConnetion`) would be ignored without
+ * a word, and the default used instead: refuse it, naming the nearest known one.
+ */
+export function refuseUnknownKeys(what: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const [nearest] = [...known].sort((a, b) => distance(key, a) - distance(key, b));
+    const hint = distance(key, nearest) <= Math.max(2, Math.floor(key.length / 3)) ? `Did you mean ${JSON.stringify(nearest)}? ` : '';
+    throw new InvalidOptionError(
+      `${what} was given the option ${JSON.stringify(key)}, which it does not know; a misspelt option would otherwise be ignored and its default used. ` +
+        `${hint}The options it knows: ${known.join(', ')}.`,
+    );
+  }
+}
+
 function resolveSchemaLockOptions(what: string, options: SchemaLockOptions): ResolvedSchemaLockOptions {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError(`${what} options are ${describeValue(options)}; they must be an object. Pass an object or nothing.`);
   }
+  refuseUnknownKeys(what, options, SCHEMA_LOCK_KEYS);
   let lockKey: readonly [number, number] | undefined;
   if (options.lockKey !== undefined) {
     const key: unknown = options.lockKey;
@@ -343,6 +394,7 @@ export function resolveResultBackendOptions(options: ResultBackendOptions = {}):
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError(`ResultBackend options are ${describeValue(options)}; they must be an object. Pass an object or nothing.`);
   }
+  refuseUnknownKeys('ResultBackend', options, RESULT_BACKEND_KEYS);
   if (options.listen !== undefined && typeof options.listen !== 'boolean') {
     throw new InvalidOptionError(`Option listen is ${describeValue(options.listen)}; it must be true or false. Pass a boolean, or leave it out for true.`);
   }

@@ -72,9 +72,15 @@ export class ResultWaiter<R extends ReadyRow> {
   async wait(taskIds: readonly string[], timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<Map<string, R>> {
     if (this.closed) throw new BackendClosedError();
     signal?.throwIfAborted();
+    // The first read, before any bookkeeping: a join whose tasks are all ready ends here.
+    const first = await this.options.fetch(taskIds);
+    const rows = new Map<string, R>();
+    for (const row of first) if (isReadyState(row.status)) rows.set(row.task_id, row);
+    if (rows.size === new Set(taskIds).size) return rows;
+    signal?.throwIfAborted();
     let wait!: Wait<R>;
     const settled = new Promise<Map<string, R>>((resolve, reject) => {
-      wait = { ids: taskIds, remaining: new Set(taskIds), rows: new Map(), resolve, reject };
+      wait = { ids: taskIds, remaining: new Set(taskIds.filter((id) => !rows.has(id))), rows, resolve, reject };
     });
     for (const id of wait.remaining) {
       if (!this.waits.has(id)) this.waits.set(id, new Set());
@@ -87,13 +93,11 @@ export class ResultWaiter<R extends ReadyRow> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
     try {
-      this.deliver(await this.options.fetch([...wait.remaining]));
-      if (wait.remaining.size > 0) {
-        await this.ensureListening();
-        this.schedule();
-        await this.register([...wait.remaining]);
-        if (wait.remaining.size > 0) this.deliver(await this.options.fetch([...wait.remaining]));
-      }
+      await this.ensureListening();
+      this.schedule();
+      await this.register([...wait.remaining]);
+      // Listening and registered: anything stored since the first read is in this one, or notified after it.
+      if (wait.remaining.size > 0) this.deliver(await this.options.fetch([...wait.remaining]));
       return await settled;
     } finally {
       if (timer) clearTimeout(timer);

@@ -5,6 +5,11 @@ import {
   InvalidTaskIdError,
   PayloadTooLargeError,
   ResultBackend,
+  ResultBackendOptions,
+  SafeMigrator,
+  SafeMigratorOptions,
+  SafeSynchronizer,
+  SafeSynchronizerOptions,
   UnencodableResultError,
   UnknownStateError,
 } from '../../lib';
@@ -61,5 +66,24 @@ describe('ResultBackend refuses bad input with a typed error and writes nothing'
     expect(() => new ResultBackend(f.ds, { customStates: ['SUCCESS'] })).to.throw(InvalidOptionError, /customStates/);
     expect(() => new ResultBackend(f.ds, { codec: 'yaml' as unknown as 'json' })).to.throw(InvalidOptionError, /codec is "yaml"/);
     expect(() => new ResultBackend(f.ds, { listen: 'yes' as unknown as boolean })).to.throw(InvalidOptionError, /listen/);
+  });
+
+  it('refuses an option it does not know, naming the nearest one it does, instead of ignoring a typo', () => {
+    const typo = { recheckIntervalMS: 0 } as unknown as ResultBackendOptions;
+    expect(() => new ResultBackend(f.ds, typo))
+      .to.throw(InvalidOptionError)
+      .with.property('message')
+      .that.contains('"recheckIntervalMS"')
+      .and.contains('Did you mean "recheckIntervalMs"?');
+    const unrelated = { colour: 'blue' } as unknown as ResultBackendOptions;
+    expect(() => new ResultBackend(f.ds, unrelated)).to.throw(InvalidOptionError).with.property('message').that.does.not.contain('Did you mean');
+  });
+
+  it('the synchronizer and the migrator refuse unknown options too, and accept everything initialize() passes them', () => {
+    expect(() => new SafeSynchronizer(f.ds, { lockTimeOutMs: 5 } as unknown as SafeSynchronizerOptions)).to.throw(InvalidOptionError, /Did you mean "lockTimeoutMs"/);
+    expect(() => new SafeMigrator(f.ds, { transation: 'all' } as unknown as SafeMigratorOptions)).to.throw(InvalidOptionError, /Did you mean "transaction"/);
+    const all = { lockTimeoutMs: 1, maxAttempts: 2, retryDelayMs: 3, verify: 'full', transaction: 'each', onSynchronized() {}, onMigrated() {} } as const;
+    expect(() => new SafeSynchronizer(f.ds, all)).not.to.throw();
+    expect(() => new SafeMigrator(f.ds, all)).not.to.throw();
   });
 });
