@@ -1,3 +1,4 @@
+import type { ClientConfig } from 'pg';
 import { InvalidOptionError } from './errors';
 import { ConsoleStyleLogger, LogFields, Logger, silentLogger } from './logger';
 import { ResultCodec, jsonCodec } from './backend/codec';
@@ -173,6 +174,8 @@ const RESULT_BACKEND_KEYS = [
   'customStates',
   'maxPayloadBytes',
   'listen',
+  'listenConnection',
+  'listenProbeTimeoutMs',
   'pollIntervalMs',
   'recheckIntervalMs',
   'maxRetries',
@@ -315,6 +318,21 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
    */
   listen?: boolean;
   /**
+   * Where the one LISTEN connection goes: a connection string, or a `pg`
+   * client config. Use it when the DataSource goes through PgBouncer in
+   * transaction mode, where LISTEN does not work: the pool keeps using the
+   * bouncer, and this one connection goes straight to PostgreSQL.
+   * @defaultValue the DataSource's own connection settings
+   */
+  listenConnection?: string | ClientConfig;
+  /**
+   * How long the LISTEN connection may take to receive its own probe
+   * notification. If it does not (a transaction pooler in between), the
+   * backend logs one warning and waits poll every `pollIntervalMs` instead.
+   * @defaultValue 1000
+   */
+  listenProbeTimeoutMs?: number;
+  /**
    * With `listen: false`, how often waiters re-read their rows.
    * @defaultValue 500
    */
@@ -346,6 +364,7 @@ export const RESULT_BACKEND_DEFAULTS = Object.freeze({
   cleanupBatchSize: 5000,
   maxPayloadBytes: 64 * 1024 * 1024,
   listen: true,
+  listenProbeTimeoutMs: 1000,
   pollIntervalMs: 500,
   recheckIntervalMs: 2000,
   maxRetries: 3,
@@ -360,6 +379,8 @@ export interface ResolvedResultBackendOptions {
   customStates: readonly string[];
   maxPayloadBytes: number;
   listen: boolean;
+  listenConnection: string | ClientConfig | undefined;
+  listenProbeTimeoutMs: number;
   pollIntervalMs: number;
   recheckIntervalMs: number;
   maxRetries: number;
@@ -390,6 +411,15 @@ function resolveCustomStates(value: unknown): readonly string[] {
   return Object.freeze([...value]);
 }
 
+function resolveListenConnection(value: unknown): string | ClientConfig | undefined {
+  if (value === undefined) return undefined;
+  if ((typeof value === 'string' && value.length > 0) || (value !== null && typeof value === 'object' && !Array.isArray(value))) return value as string | ClientConfig;
+  throw new InvalidOptionError(
+    `Option listenConnection is ${describeValue(value)}; it must be a connection string or a pg client config object. ` +
+      "Pass e.g. 'postgres://user@db-host:5432/app' (straight to PostgreSQL, not through a transaction pooler), or leave it out to use the DataSource's settings.",
+  );
+}
+
 export function resolveResultBackendOptions(options: ResultBackendOptions = {}): ResolvedResultBackendOptions {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError(`ResultBackend options are ${describeValue(options)}; they must be an object. Pass an object or nothing.`);
@@ -407,6 +437,8 @@ export function resolveResultBackendOptions(options: ResultBackendOptions = {}):
     customStates: resolveCustomStates(options.customStates),
     maxPayloadBytes: requirePositiveInteger('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes),
     listen: options.listen ?? d.listen,
+    listenConnection: resolveListenConnection(options.listenConnection),
+    listenProbeTimeoutMs: requirePositiveInteger('listenProbeTimeoutMs', options.listenProbeTimeoutMs, d.listenProbeTimeoutMs),
     pollIntervalMs: requirePositiveInteger('pollIntervalMs', options.pollIntervalMs, d.pollIntervalMs),
     recheckIntervalMs: requireNonNegativeInteger('recheckIntervalMs', options.recheckIntervalMs, d.recheckIntervalMs),
     maxRetries: requireNonNegativeInteger('maxRetries', options.maxRetries, d.maxRetries),

@@ -120,6 +120,9 @@ export class ResultBackend {
       connect: listen ? () => this.connectListener() : null,
       channel: () => this.tables.channel,
       intervalMs: listen ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
+      probeTimeoutMs: this.options.listenProbeTimeoutMs,
+      pollIntervalMs: this.options.pollIntervalMs,
+      notify: (payload) => this.query('probe the LISTEN connection', sql.notifySql(this.tables.channel, payload)),
       logger: this.options.logger,
       interests: {
         register: async (client, ids) => {
@@ -409,7 +412,7 @@ export class ResultBackend {
 
   /** A connection of its own, outside TypeORM's pool, since LISTEN must stay on one session for good. */
   private async connectListener(): Promise<Client> {
-    return connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger);
+    return connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger, this.options.listenConnection);
   }
 }
 

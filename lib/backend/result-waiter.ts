@@ -1,6 +1,7 @@
 import type { Client, Notification } from 'pg';
 import { BackendClosedError, WaitTimeoutError } from '../errors';
 import type { Logger } from '../logger';
+import { randomUUID } from 'node:crypto';
 import { listenSql } from './sql';
 import { isReadyState } from './states';
 
@@ -19,6 +20,15 @@ export interface WaiterOptions<R extends ReadyRow> {
   channel(): string;
   /** Re-read period for pending waits: the poll interval, or the safety recheck under LISTEN (0 = none). */
   intervalMs: number;
+  /**
+   * How long the LISTEN connection may take to receive its own probe
+   * notification before the waiter concludes that notifications cannot reach
+   * it (a pooler in transaction mode) and polls every `pollIntervalMs` instead.
+   */
+  probeTimeoutMs: number;
+  pollIntervalMs: number;
+  /** Sends a NOTIFY on the channel from another session (the pool): the probe. */
+  notify(payload: string): Promise<unknown>;
   logger: Logger;
   /**
    * Interests, where the task table notifies only for waited-for tasks: what
@@ -58,6 +68,9 @@ export class ResultWaiter<R extends ReadyRow> {
   private readonly unwanted = new Set<string>();
   private unregistering = false;
   private toRegister: { ids: readonly string[]; done: () => void }[] = [];
+  /** Set once the LISTEN connection has been found deaf (behind a transaction pooler): waits poll. */
+  private deaf = false;
+  private readonly probes = new Map<string, () => void>();
   private listenerQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WaiterOptions<R>) {}
@@ -197,9 +210,10 @@ export class ResultWaiter<R extends ReadyRow> {
 
   /** The periodic re-read runs only while someone waits. */
   private schedule(): void {
-    const active = this.waits.size > 0 && this.options.intervalMs > 0 && !this.closed;
+    const interval = this.deaf ? this.options.pollIntervalMs : this.options.intervalMs;
+    const active = this.waits.size > 0 && interval > 0 && !this.closed;
     if (active && !this.timer) {
-      this.timer = setInterval(() => this.wake([...this.waits.keys()]), this.options.intervalMs);
+      this.timer = setInterval(() => this.wake([...this.waits.keys()]), interval);
       this.timer.unref();
     } else if (!active && this.timer) {
       clearInterval(this.timer);
@@ -227,7 +241,7 @@ export class ResultWaiter<R extends ReadyRow> {
   }
 
   private async ensureListening(): Promise<void> {
-    if (!this.options.connect || this.client) return;
+    if (!this.options.connect || this.client || this.deaf) return;
     this.connecting ??= this.listen().finally(() => (this.connecting = undefined));
     await this.connecting;
   }
@@ -235,7 +249,9 @@ export class ResultWaiter<R extends ReadyRow> {
   private async listen(): Promise<void> {
     const client = await this.options.connect!();
     client.on('notification', (n: Notification) => {
-      if (n.channel === this.options.channel() && n.payload) this.wake([n.payload]);
+      if (n.channel !== this.options.channel() || !n.payload) return;
+      if (n.payload.startsWith(PROBE_PREFIX)) this.probes.get(n.payload)?.();
+      else this.wake([n.payload]);
     });
     client.on('error', (error: Error) => {
       this.options.logger.warn('the LISTEN connection failed; reconnecting on the next wait, polling meanwhile', { error: error.message });
@@ -247,6 +263,20 @@ export class ResultWaiter<R extends ReadyRow> {
     });
     try {
       await client.query(listenSql(this.options.channel()));
+      if (!(await this.probe())) {
+        this.options.logger.warn(
+          `the LISTEN connection did not receive its own probe notification within ${this.options.probeTimeoutMs} ms, so notifications cannot reach it: ` +
+            'it most likely goes through a pooler in transaction mode (PgBouncer), where they go to a server connection the client no longer holds. ' +
+            `Waits now poll every ${this.options.pollIntervalMs} ms. For push wake-ups, pass listenConnection: a URL that reaches PostgreSQL directly.`,
+          {},
+        );
+        this.deaf = true;
+        await client.end().catch(() => undefined);
+        if (this.timer) clearInterval(this.timer);
+        this.timer = undefined;
+        this.schedule();
+        return;
+      }
       if (this.options.interests) {
         await this.options.interests.purge(client);
         // After a reconnect: the new connection waits for what the old one did.
@@ -264,4 +294,29 @@ export class ResultWaiter<R extends ReadyRow> {
     this.client = client;
     if (this.waits.size) this.wake([...this.waits.keys()]);
   }
+
+  /**
+   * Sends a notification from another session (the pool) and waits for the
+   * LISTEN connection to receive it. From its own session it would come back
+   * even through a transaction pooler (the pooler forwards what arrives while
+   * the client holds the server connection), and prove nothing.
+   */
+  private async probe(): Promise<boolean> {
+    const payload = `${PROBE_PREFIX}${randomUUID()}`;
+    let timer: NodeJS.Timeout | undefined;
+    const received = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.options.probeTimeoutMs);
+      this.probes.set(payload, () => resolve(true));
+    });
+    try {
+      await this.options.notify(payload);
+      return await received;
+    } finally {
+      clearTimeout(timer);
+      this.probes.delete(payload);
+    }
+  }
 }
+
+/** Payloads of probe notifications; never a task id the waiter would re-read. */
+const PROBE_PREFIX = 'trb-probe:';

@@ -166,6 +166,10 @@ export function listenSql(channel: string): string {
   return `LISTEN ${quoteIdent(channel)}`;
 }
 
+export function notifySql(channel: string, payload: string): SqlQuery {
+  return { text: 'SELECT pg_notify($1, $2)', values: [channel, payload] };
+}
+
 /** Rows per state, for `typeorm-result-backend status`. A NULL status is Celery's PENDING. */
 export function countByStateSql(table: string): SqlQuery {
   return { text: `SELECT COALESCE(status, 'PENDING') AS status, count(*)::int AS count FROM ${table} GROUP BY 1 ORDER BY 1`, values: [] };

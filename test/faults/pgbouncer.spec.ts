@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../../lib';
+import { runFleet } from '../../examples/support/fleet';
+import { postgresOptions, serverUrl, withFreshDatabase } from '../support/database';
+import { Bouncer, findPgbouncer, startPgbouncer } from '../support/pgbouncer';
+import { query } from '../support/pg-client';
+import { untilTheRaceShows } from '../support/race';
+import type { WorkerConfig, WorkerReport } from '../concurrency/sync-worker';
+
+const SYNC_WORKER = join(__dirname, '..', 'concurrency', 'sync-worker.js');
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Waits resolved one after another, each stored by a second backend a moment after the wait began; resolves to the latencies from each store's acknowledgement. */
+async function wakeLatencies(waiter: ResultBackend, writer: ResultBackend, label: string, n: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let resolvedAt = 0;
+    const waiting = waiter.waitForResult(`${label}-${i}`, { timeoutMs: 10_000 }).then(() => (resolvedAt = performance.now()));
+    await new Promise((r) => setTimeout(r, 30));
+    await writer.markAsDone(`${label}-${i}`, i);
+    const stored = performance.now();
+    await waiting;
+    latencies.push(Math.max(0, resolvedAt - stored));
+  }
+  return latencies;
+}
+
+describe('Behind PgBouncer in transaction mode (Debian’s pgbouncer, started by the test)', function () {
+  this.timeout(5 * 60_000);
+  let bouncer: Bouncer | undefined;
+
+  before(async function () {
+    const { missing } = findPgbouncer();
+    if (missing) {
+      console.warn(`    SKIPPED: ${missing}`);
+      this.skip();
+    }
+    bouncer = await startPgbouncer(serverUrl(), { poolMode: 'transaction', poolSize: 4 });
+  });
+  after(async () => bouncer?.stop());
+
+  it('8 processes sync through it at once: none fails, and no advisory lock is left behind', async () => {
+    await withFreshDatabase('bouncer_sync', async (db) => {
+      const through = bouncer!.url(db.url);
+      const configs = Array.from({ length: 8 }, (): WorkerConfig => ({ url: through, mode: 'safe', entitySet: 'full' }));
+      const run = await runFleet<WorkerConfig, WorkerReport>(configs, SYNC_WORKER);
+      const failed = run.reports.filter((r) => !r.ok);
+      expect(failed, JSON.stringify(failed)).to.have.length(0);
+      expect(run.reports.filter((r) => r.result?.changed)).to.have.length(1);
+      const locks = await query(db.url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'");
+      expect(locks).to.deep.equal([{ n: 0 }]);
+    });
+  });
+
+  it('plain synchronize: true through the same bouncer races, so the test above could fail', async () => {
+    const outcome = await untilTheRaceShows('bouncer_plain', 5, async (url) => {
+      const configs = Array.from({ length: 8 }, (): WorkerConfig => ({ url: bouncer!.url(url), mode: 'plain', entitySet: 'celery' }));
+      const run = await runFleet<WorkerConfig, WorkerReport>(configs, SYNC_WORKER);
+      const failed = run.reports.filter((r) => !r.ok);
+      return { failed: failed.length, errors: failed.map((r) => r.code ?? String(r.message)) };
+    });
+    expect(outcome.failed, 'plain processes that failed through the bouncer').to.be.greaterThan(0);
+  });
+
+  it('a backend with default options finds that its LISTEN connection is deaf, says so once, and its waits poll', async () => {
+    await withFreshDatabase('bouncer_deaf', async (db) => {
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
+      const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(bouncer!.url(db.url), { entities: [TaskMeta, TaskSetMeta], synchronize: true })));
+      // No safety re-read: a wait can only end through a NOTIFY, or through the polling the probe switches to.
+      const waiter = new ResultBackend(ds, { recheckIntervalMs: 0, pollIntervalMs: 100, logger });
+      const writer = new ResultBackend(ds);
+      try {
+        const latencies = await wakeLatencies(waiter, writer, 'deaf', 10);
+        console.log(`    through the bouncer, deaf LISTEN detected, polling every 100 ms: p50 ${percentile(latencies, 50).toFixed(1)} ms`);
+        expect(warnings.filter((w) => w.includes('did not receive its own probe notification'))).to.have.length(1);
+        expect(warnings[0]).to.contain('listenConnection');
+      } finally {
+        await waiter.close();
+        await writer.close();
+        await ds.destroy();
+      }
+    });
+  });
+
+  it('with listenConnection straight to PostgreSQL, waits are woken by NOTIFY while the pool stays on the bouncer', async () => {
+    await withFreshDatabase('bouncer_direct', async (db) => {
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
+      const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(bouncer!.url(db.url), { entities: [TaskMeta, TaskSetMeta], synchronize: true })));
+      // recheckIntervalMs 0 and a poll interval far above the wait: only a NOTIFY can end these waits in time.
+      const waiter = new ResultBackend(ds, { recheckIntervalMs: 0, pollIntervalMs: 60_000, listenConnection: db.url, logger });
+      const writer = new ResultBackend(ds);
+      try {
+        const latencies = await wakeLatencies(waiter, writer, 'direct', 20);
+        console.log(`    through the bouncer with a direct listenConnection: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
+        expect(warnings).to.deep.equal([]);
+      } finally {
+        await waiter.close();
+        await writer.close();
+        await ds.destroy();
+      }
+    });
+  });
+});
