@@ -1,9 +1,9 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../examples/support/postgres';
 
 /** Where Debian's package puts it. */
 const PGBOUNCER = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'];
@@ -25,18 +25,6 @@ function osId(flag: '-u' | '-g'): number {
   const run = spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error('pgbouncer refuses to run as root, and there is no postgres OS user to run it as');
   return Number(run.stdout.trim());
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function listening(port: number, deadline: number): Promise<void> {
