@@ -35,6 +35,14 @@ function identifier(option: string, value: unknown, fallback: string): string {
         'because PostgreSQL truncates longer identifiers and the table would not be found again. Pass a shorter name.',
     );
   }
+  // TypeORM 1.x writes table and schema names into its catalog queries between quotes without
+  // doubling the quotes inside, so such a name would break TypeORM's SQL (or be injected into it).
+  if (/['"]/.test(value)) {
+    throw new InvalidOptionError(
+      `Option ${option} is ${describeValue(value)}; it contains a quote, and TypeORM builds its catalog queries with table and schema names ` +
+        "between quotes without escaping them, so the sync would fail or run SQL of the name's making. Pass a name without ' or \".",
+    );
+  }
   return value;
 }
 

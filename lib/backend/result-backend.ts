@@ -410,9 +410,15 @@ export class ResultBackend {
     }
   }
 
-  /** A connection of its own, outside TypeORM's pool, since LISTEN must stay on one session for good. */
+  /**
+   * A connection of its own, outside TypeORM's pool, since LISTEN must stay on
+   * one session for good. Its socket does not keep the process alive: an app
+   * that destroys its DataSource and forgets `close()` still exits.
+   */
   private async connectListener(): Promise<Client> {
-    return connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger, this.options.listenConnection);
+    const client = await connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger, this.options.listenConnection);
+    (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
+    return client;
   }
 }
 

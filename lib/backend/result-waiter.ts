@@ -70,6 +70,8 @@ export class ResultWaiter<R extends ReadyRow> {
   private toRegister: { ids: readonly string[]; done: () => void }[] = [];
   /** Set once the LISTEN connection has been found deaf (behind a transaction pooler): waits poll. */
   private deaf = false;
+  /** True once a LISTEN connection has been set up: any later one is a reconnect. */
+  private reconnecting = false;
   private readonly probes = new Map<string, () => void>();
   private listenerQueue: Promise<void> = Promise.resolve();
 
@@ -292,7 +294,10 @@ export class ResultWaiter<R extends ReadyRow> {
       return;
     }
     this.client = client;
-    if (this.waits.size) this.wake([...this.waits.keys()]);
+    // After a reconnect, re-read every pending task: what was stored while no connection listened
+    // was notified to nobody. (On the first connect, each wait does its own read after registering.)
+    if (this.reconnecting && this.waits.size) this.wake([...this.waits.keys()]);
+    this.reconnecting = true;
   }
 
   /**

@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import type { Client, Notification } from 'pg';
 import { DataSource } from 'typeorm';
-import { ResultBackend, TaskMeta, TaskSetMeta, WaitTimeoutError } from '../../lib';
+import { InvalidOptionError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, WaitTimeoutError, defineCeleryEntities } from '../../lib';
 import { wakeNames, wakeStatements } from '../../lib/backend/wake-sql';
 import { runFleet } from '../../examples/support/fleet';
 import { BackendFixture, openBackend, rejection } from '../support/backend';
-import { postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';
+import { asRole, postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';
 import { connect, query } from '../support/pg-client';
 import type { BackendWorkerConfig, BackendWorkerReport } from '../concurrency/backend-worker';
 
@@ -178,7 +178,7 @@ describe('Wake-ups: NOTIFY only for waited-for tasks, from any writer', () => {
   it('a role that may not install the trigger still wakes on Node’s stores (they NOTIFY inline), and says so', async () => {
     const url = db.current().url;
     const role = `trb_dml_${db.current().name}`.slice(0, 60);
-    await query(url, `CREATE ROLE ${role} LOGIN`);
+    await query(url, `CREATE ROLE ${role} LOGIN PASSWORD 'role-password'`);
     try {
       await query(url, 'DROP TRIGGER typeorm_result_backend_wake ON celery_taskmeta');
       await query(url, `GRANT USAGE ON SCHEMA public TO ${role}`);
@@ -186,7 +186,7 @@ describe('Wake-ups: NOTIFY only for waited-for tasks, from any writer', () => {
       await query(url, `GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
       const warnings: string[] = [];
       const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
-      const ds = await new DataSource(postgresOptions(url.replace('postgres@', `${role}@`), { entities: [TaskMeta, TaskSetMeta] })).initialize();
+      const ds = await new DataSource(postgresOptions(asRole(url, role, 'role-password'), { entities: [TaskMeta, TaskSetMeta] })).initialize();
       const backend = new ResultBackend(ds, { recheckIntervalMs: 0, logger });
       try {
         const waited = backend.waitForResult('inline', { timeoutMs: 10_000 });
@@ -202,6 +202,48 @@ describe('Wake-ups: NOTIFY only for waited-for tasks, from any writer', () => {
       await query(url, `DROP ROLE ${role}`);
     }
   });
+});
+
+describe('Wake-ups on tables with hostile names', () => {
+  const db = useTestDatabase();
+
+  it('semicolons, backslashes, spaces, keywords and unicode in the schema, table and sequence names: synced, stored, woken', async () => {
+    const entities = defineCeleryEntities({
+      schema: 'select; DROP TABLE x; --',
+      taskTable: 'task\\s meta ünïcode',
+      groupTable: 'group',
+      taskSequence: 'seq; --',
+      groupSequence: 'order',
+    });
+    const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(db.current().url, { entities: [entities.TaskMeta, entities.TaskSetMeta], synchronize: true })));
+    const waiter = new ResultBackend(ds, { entities, recheckIntervalMs: 0 });
+    const writer = new ResultBackend(ds, { entities });
+    try {
+      const waited = waiter.waitForResult('t1', { timeoutMs: 10_000 });
+      await writer.markAsStarted('t1');
+      await new Promise((r) => setTimeout(r, 100));
+      await writer.markAsDone('t1', 'ok');
+      expect(await waited).to.equal('ok');
+      const [{ n }] = await query<{ n: number }>(db.current().url, "SELECT count(*)::int AS n FROM pg_trigger WHERE tgname = 'typeorm_result_backend_wake'");
+      expect(n).to.equal(1);
+      expect((await new SafeSynchronizer(ds).synchronize()).verifiedBy).to.equal('fingerprint');
+    } finally {
+      await waiter.close();
+      await writer.close();
+      await ds.destroy();
+    }
+  });
+});
+
+describe('Names TypeORM cannot carry', () => {
+  for (const [option, name] of [['schema', 'a"b'], ['taskTable', "x'; DROP TABLE y; --"], ['groupTable', 'g"'], ['taskSequence', "s'"]] as const) {
+    it(`a quote in ${option} is refused with a typed error before any SQL`, () => {
+      expect(() => defineCeleryEntities({ [option]: name }))
+        .to.throw(InvalidOptionError)
+        .with.property('message')
+        .that.contains('quote');
+    });
+  }
 });
 
 describe('Wake-ups under real concurrency', function () {

@@ -61,3 +61,11 @@ export function postgresOptions(url: string, extra: Partial<DataSourceOptions> =
   } as DataSourceOptions;
 }
 
+
+/** The same database URL, logged in as another role (with its password, for servers that ask for one). */
+export function asRole(url: string, role: string, password: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = password;
+  return u.toString();
+}

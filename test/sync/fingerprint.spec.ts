@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Column, DataSource, DataSourceOptions, Entity, Logger as TypeOrmLogger, PrimaryGeneratedColumn } from 'typeorm';
 import { InvalidOptionError, SafeSynchronizer, SyncResult } from '../../lib';
 import { fullEntities, SEPARATE_SCHEMA } from '../fixtures/full-entities';
-import { postgresOptions, useTestDatabase } from '../support/database';
+import { asRole, postgresOptions, useTestDatabase } from '../support/database';
 import { connect, query } from '../support/pg-client';
 
 /** Counts the statements TypeORM sends through the DataSource's pool. */
@@ -139,7 +139,7 @@ describe('SafeSynchronizer warm start (verify: "fingerprint")', () => {
   it('a role that may not create the fingerprint table still syncs, and says why every start diffs', async () => {
     const url = db.current().url;
     const role = `trb_nocreate_${db.current().name}`.slice(0, 60);
-    await query(url, `CREATE ROLE ${role} LOGIN`);
+    await query(url, `CREATE ROLE ${role} LOGIN PASSWORD 'role-password'`);
     try {
       await query(url, `GRANT USAGE ON SCHEMA public TO ${role}`);
       await query(url, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
@@ -148,7 +148,7 @@ describe('SafeSynchronizer warm start (verify: "fingerprint")', () => {
       await plain.destroy();
       // An application role with the usual DML grants (information_schema shows it only tables it has a grant on).
       await query(url, `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
-      const roleUrl = url.replace('postgres@', `${role}@`);
+      const roleUrl = asRole(url, role, 'role-password');
       const warnings: string[] = [];
       const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
       let result: SyncResult | undefined;
