@@ -11,11 +11,17 @@ export interface FleetRun<R> {
  * its DataSource, then releases them all at once, like replicas that start
  * together against a new database.
  */
-export async function runFleet<C, R>(configs: C[], script: string, onReleased?: () => void): Promise<FleetRun<R>> {
+export async function runFleet<C, R>(
+  configs: C[],
+  script: string,
+  onReleased?: () => void,
+  /** Every other message a worker sends (progress, samples), with the worker's index. */
+  onMessage?: (worker: number, message: unknown) => void,
+): Promise<FleetRun<R>> {
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
   const done: Promise<R>[] = [];
-  for (const config of configs) {
+  for (const [index, config] of configs.entries()) {
     const child = fork(script, [], { env: { ...process.env, TRB_WORKER_CONFIG: JSON.stringify(config) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
     ready.push(new Promise((resolve, reject) => {
@@ -25,6 +31,7 @@ export async function runFleet<C, R>(configs: C[], script: string, onReleased?: 
     done.push(new Promise((resolve, reject) => {
       child.on('message', (m: unknown) => {
         if (typeof m === 'object' && m !== null && 'report' in m) resolve((m as { report: R }).report);
+        else if (m !== 'ready') onMessage?.(index, m);
       });
       // 'close', not 'exit': only by then have all of its IPC messages been delivered.
       child.once('close', (code) => reject(new Error(`worker exited with ${code} without a report`)));

@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { connectDedicated } from '../connection';
-import { GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
+import { DatabaseError, GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
 import { ResolvedResultBackendOptions, ResultBackendOptions, SAFE_SYNCHRONIZER_DEFAULTS, describeValue, resolveResultBackendOptions } from '../options';
 import { PgCode, findPgError } from '../pg-codes';
 import type { SqlQuery } from '../query';
@@ -416,7 +416,13 @@ export class ResultBackend {
    * that destroys its DataSource and forgets `close()` still exits.
    */
   private async connectListener(): Promise<Client> {
-    const client = await connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger, this.options.listenConnection);
+    let client: Client;
+    try {
+      client = await connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger, this.options.listenConnection);
+    } catch (error) {
+      if (error instanceof ResultBackendError) throw error;
+      throw new DatabaseError('open the LISTEN connection', findPgError(error)?.code, 1, error);
+    }
     (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
     return client;
   }

@@ -5,12 +5,27 @@ import { BUILTIN_STATES } from './states';
 /** Celery's width for task_id, name, worker and queue. */
 export const MAX_ID_LENGTH = 155;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function validateTaskId(taskId: unknown, what = 'task id'): string {
-  if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > MAX_ID_LENGTH) {
-    const found = typeof taskId === 'string' ? (taskId.length === 0 ? 'an empty string' : `${taskId.length} characters long`) : describeValue(taskId);
+  // PostgreSQL's varchar(155) counts characters (code points), not UTF-16 units.
+  const characters = typeof taskId === 'string' ? [...taskId].length : 0;
+  if (typeof taskId !== 'string' || characters === 0 || characters > MAX_ID_LENGTH) {
+    const found = typeof taskId === 'string' ? (characters === 0 ? 'an empty string' : `${characters} characters long`) : describeValue(taskId);
     throw new InvalidTaskIdError(
       `The ${what} is ${found}; it must be a string of 1 to ${MAX_ID_LENGTH} characters, the width of Celery's column. ` +
         'Pass a non-empty id such as a UUID.',
+    );
+  }
+  if (taskId.includes('\0')) {
+    throw new InvalidTaskIdError(
+      `The ${what} ${describeValue(taskId)} contains a NUL character, which PostgreSQL text cannot hold, so it could never be stored or found. Pass an id without \\0.`,
+    );
+  }
+  if (LONE_SURROGATE.test(taskId)) {
+    throw new InvalidTaskIdError(
+      `The ${what} ${describeValue(taskId)} contains a lone UTF-16 surrogate, which has no UTF-8 form: it would be stored as U+FFFD, under another id than the one given. ` +
+        'Pass a well-formed string.',
     );
   }
   return taskId;

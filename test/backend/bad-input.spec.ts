@@ -42,6 +42,9 @@ describe('ResultBackend refuses bad input with a typed error and writes nothing'
     ['negative retries', (b) => b.storeResult('t', 1, 'RETRY', { retries: -1 }), InvalidArgumentError, /retries is -1/],
     ['an extra field the entity does not have', (b) => b.storeResult('t', 1, 'SUCCESS', { extra: { tenant: 'a' } }), InvalidArgumentError, /extra\.tenant names no column/],
     ['a negative wait timeout', (b) => b.waitForResult('t', { timeoutMs: -5 }), InvalidArgumentError, /timeoutMs is -5/],
+    ['a task id with a NUL character', (b) => b.storeResult('a\0b', 1, 'SUCCESS'), InvalidTaskIdError, /contains a NUL character/],
+    ['a task id with a lone surrogate', (b) => b.storeResult('a\uD800b', 1, 'SUCCESS'), InvalidTaskIdError, /lone UTF-16 surrogate/],
+    ['a wait on a task id with a lone low surrogate', (b) => b.waitForResult('\uDC00'), InvalidTaskIdError, /lone UTF-16 surrogate/],
     ['a group id that is empty', (b) => b.saveGroup('', ['a']), InvalidTaskIdError, /group id is an empty string/],
     ['a group member id that is too long', (b) => b.saveGroup('g', ['z'.repeat(300)]), InvalidTaskIdError, /300 characters long/],
   ];
@@ -54,6 +57,15 @@ describe('ResultBackend refuses bad input with a typed error and writes nothing'
       expect(await query(db.current().url, 'SELECT count(*)::int AS n FROM celery_taskmeta'), 'rows written').to.deep.equal([{ n: 0 }]);
     });
   }
+
+  it('accepts ids of 155 characters however many UTF-16 units they take, unicode and emoji included, and reads them back', async () => {
+    const emoji = '😀'.repeat(155);
+    for (const id of ['ü'.repeat(155), emoji, 'tâche-Ωμέγα-任务']) {
+      await f.backend.markAsDone(id, id.length);
+      expect((await f.backend.getTaskMeta(id)).result).to.equal(id.length);
+    }
+    expect(await rejection(f.backend.storeResult(`${emoji}x`, 1, 'SUCCESS'))).to.be.instanceOf(InvalidTaskIdError);
+  });
 
   it('accepts a registered custom state, which is never ready', async () => {
     await f.backend.storeResult('t', { done: 3 }, 'PROGRESS');
