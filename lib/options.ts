@@ -329,7 +329,8 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
    * How long the LISTEN connection may take to receive its own probe
    * notification. If it does not (a transaction pooler in between), the
    * backend logs one warning and waits poll every `pollIntervalMs` instead.
-   * @defaultValue 1000
+   * Generous, because a busy server that is merely slow must not be taken for a deaf one.
+   * @defaultValue 3000
    */
   listenProbeTimeoutMs?: number;
   /**
@@ -364,7 +365,7 @@ export const RESULT_BACKEND_DEFAULTS = Object.freeze({
   cleanupBatchSize: 5000,
   maxPayloadBytes: 64 * 1024 * 1024,
   listen: true,
-  listenProbeTimeoutMs: 1000,
+  listenProbeTimeoutMs: 3000,
   pollIntervalMs: 500,
   recheckIntervalMs: 2000,
   maxRetries: 3,

@@ -17,6 +17,8 @@ export async function runFleet<C, R>(
   onReleased?: () => void,
   /** Every other message a worker sends (progress, samples), with the worker's index. */
   onMessage?: (worker: number, message: unknown) => void,
+  /** Runs once every worker is ready, before they are released. */
+  beforeRelease?: () => Promise<void>,
 ): Promise<FleetRun<R>> {
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
@@ -41,6 +43,7 @@ export async function runFleet<C, R>(
   for (const p of [...ready, ...done]) p.catch(() => undefined);
   try {
     await Promise.all(ready);
+    await beforeRelease?.();
     const released = performance.now();
     for (const child of children) child.send('go');
     onReleased?.();

@@ -14,7 +14,7 @@ describe('ResultBackend', () => {
   const db = useTestDatabase();
   let f: BackendFixture;
   beforeEach(async () => {
-    f = await openBackend(db.current().url, { recheckIntervalMs: 0 });
+    f = await openBackend(db.current().url, { recheckIntervalMs: 0, listenProbeTimeoutMs: 10_000 });
   });
   afterEach(async () => f.close());
 

@@ -72,7 +72,7 @@ describe('Wake-ups: NOTIFY only for waited-for tasks, from any writer', () => {
   let reads: Map<string, number>;
   // No periodic re-read: a wait resolves on its reads or on a NOTIFY, nothing else.
   beforeEach(async () => {
-    f = await openBackend(db.current().url, { recheckIntervalMs: 0 });
+    f = await openBackend(db.current().url, { recheckIntervalMs: 0, listenProbeTimeoutMs: 10_000 });
     reads = countReads(f.ds);
   });
   afterEach(async () => f.close());
@@ -187,7 +187,7 @@ describe('Wake-ups: NOTIFY only for waited-for tasks, from any writer', () => {
       const warnings: string[] = [];
       const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
       const ds = await new DataSource(postgresOptions(asRole(url, role, 'role-password'), { entities: [TaskMeta, TaskSetMeta] })).initialize();
-      const backend = new ResultBackend(ds, { recheckIntervalMs: 0, logger });
+      const backend = new ResultBackend(ds, { recheckIntervalMs: 0, listenProbeTimeoutMs: 10_000, logger });
       try {
         const waited = backend.waitForResult('inline', { timeoutMs: 10_000 });
         await backend.markAsDone('inline', 'ok');
@@ -216,7 +216,7 @@ describe('Wake-ups on tables with hostile names', () => {
       groupSequence: 'order',
     });
     const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(db.current().url, { entities: [entities.TaskMeta, entities.TaskSetMeta], synchronize: true })));
-    const waiter = new ResultBackend(ds, { entities, recheckIntervalMs: 0 });
+    const waiter = new ResultBackend(ds, { entities, recheckIntervalMs: 0, listenProbeTimeoutMs: 10_000 });
     const writer = new ResultBackend(ds, { entities });
     try {
       const waited = waiter.waitForResult('t1', { timeoutMs: 10_000 });
@@ -251,7 +251,7 @@ describe('Wake-ups under real concurrency', function () {
 
   it('4 processes store 400 results while this one waits on each, with no re-read: every wait is woken', async () => {
     await withFreshDatabase('wake_fleet', async (db) => {
-      const fixture = await openBackend(db.url, { recheckIntervalMs: 0 });
+      const fixture = await openBackend(db.url, { recheckIntervalMs: 0, listenProbeTimeoutMs: 10_000 });
       try {
         const ids = Array.from({ length: 400 }, (_, i) => `w-${i}`);
         const configs = Array.from({ length: 4 }, (_, w): BackendWorkerConfig => ({

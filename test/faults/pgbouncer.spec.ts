@@ -53,7 +53,7 @@ describe('Behind PgBouncer in transaction mode (Debian’s pgbouncer, started by
       const failed = run.reports.filter((r) => !r.ok);
       expect(failed, JSON.stringify(failed)).to.have.length(0);
       expect(run.reports.filter((r) => r.result?.changed)).to.have.length(1);
-      const locks = await query(db.url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'");
+      const locks = await query(db.url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
       expect(locks).to.deep.equal([{ n: 0 }]);
     });
   });
@@ -74,7 +74,7 @@ describe('Behind PgBouncer in transaction mode (Debian’s pgbouncer, started by
       const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
       const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(bouncer!.url(db.url), { entities: [TaskMeta, TaskSetMeta], synchronize: true })));
       // No safety re-read: a wait can only end through a NOTIFY, or through the polling the probe switches to.
-      const waiter = new ResultBackend(ds, { recheckIntervalMs: 0, pollIntervalMs: 100, logger });
+      const waiter = new ResultBackend(ds, { recheckIntervalMs: 0, pollIntervalMs: 100, listenProbeTimeoutMs: 1000, logger });
       const writer = new ResultBackend(ds);
       try {
         const latencies = await wakeLatencies(waiter, writer, 'deaf', 10);
@@ -95,7 +95,7 @@ describe('Behind PgBouncer in transaction mode (Debian’s pgbouncer, started by
       const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
       const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(bouncer!.url(db.url), { entities: [TaskMeta, TaskSetMeta], synchronize: true })));
       // recheckIntervalMs 0 and a poll interval far above the wait: only a NOTIFY can end these waits in time.
-      const waiter = new ResultBackend(ds, { recheckIntervalMs: 0, pollIntervalMs: 60_000, listenConnection: db.url, logger });
+      const waiter = new ResultBackend(ds, { recheckIntervalMs: 0, pollIntervalMs: 60_000, listenConnection: db.url, listenProbeTimeoutMs: 10_000, logger });
       const writer = new ResultBackend(ds);
       try {
         const latencies = await wakeLatencies(waiter, writer, 'direct', 20);

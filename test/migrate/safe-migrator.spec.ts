@@ -44,7 +44,7 @@ describe('SafeMigrator', () => {
       const second = await new SafeMigrator(ds).run();
       expect(second.executed).to.deep.equal([]);
       expect(await new SafeMigrator(ds).pending()).to.deep.equal([]);
-      expect(await query(db.current().url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'")).to.deep.equal([{ n: 0 }]);
+      expect(await query(db.current().url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).to.deep.equal([{ n: 0 }]);
     } finally {
       await ds.destroy();
     }
@@ -75,7 +75,7 @@ describe('SafeMigrator', () => {
       const error = await rejection(new SafeMigrator(ds, { transaction: 'each' }).run());
       expect((error as Error).message).to.match(/division by zero/);
       expect(await query(db.current().url, 'SELECT name FROM migrations ORDER BY name')).to.deep.equal([{ name: 'CreateUpLog1700000000001' }, { name: 'CreateWidgets1700000000002' }]);
-      expect(await query(db.current().url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'")).to.deep.equal([{ n: 0 }]);
+      expect(await query(db.current().url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).to.deep.equal([{ n: 0 }]);
     } finally {
       await ds.destroy();
     }

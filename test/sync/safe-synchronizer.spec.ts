@@ -77,7 +77,7 @@ describe('SafeSynchronizer', () => {
       const { ds, result } = await initialize(postgresOptions(db.current().url, { entities: fullEntities, synchronize: true, migrationsTransactionMode: 'none' }));
       await ds.destroy();
       expect(result.changed).to.equal(true);
-      const held = await query(db.current().url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'");
+      const held = await query(db.current().url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
       expect(held).to.deep.equal([{ n: 0 }]);
     });
   });
