@@ -10,6 +10,8 @@ export interface PostgresServer {
   url: string;
   embedded: boolean;
   stop(): Promise<void>;
+  /** Embedded only: a fast shutdown (`-m fast`) and a start on the same data directory and port. */
+  restart?(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -30,8 +32,8 @@ export async function freePort(): Promise<number> {
  * to run as root, so as root the data directory belongs to a `postgres` OS user,
  * created if the machine has none.
  */
-export async function startPostgres(options: { maxConnections?: number } = {}): Promise<PostgresServer> {
-  const external = process.env.DATABASE_URL;
+export async function startPostgres(options: { maxConnections?: number; ownCluster?: boolean } = {}): Promise<PostgresServer> {
+  const external = options.ownCluster ? undefined : process.env.DATABASE_URL;
   if (external) {
     const client = new Client({ connectionString: external });
     await client.connect();
@@ -49,7 +51,8 @@ export async function startPostgres(options: { maxConnections?: number } = {}): 
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    // Kept across a restart; removed with the temp directory on stop.
+    persistent: true,
     createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
     postgresFlags: ['-c', `max_connections=${options.maxConnections ?? 300}`, '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
     onLog: () => undefined,
@@ -63,6 +66,10 @@ export async function startPostgres(options: { maxConnections?: number } = {}): 
     stop: async () => {
       await pg.stop();
       rmSync(root, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await pg.stop();
+      await pg.start();
     },
   };
 }
