@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { connectDedicated } from '../connection';
 import { Queryable, rowsOf, runSql } from '../query';
@@ -8,6 +9,7 @@ import { syncedSchemas } from './prerequisites';
 import {
   SYNC_LOCK_NAMESPACE,
   advisoryXactLockSql,
+  tryAdvisoryXactLockSql,
   holdLockSettingsSql,
   lockHoldersSql,
   prepareLockSql,
@@ -102,8 +104,7 @@ export async function holdLockOnOwnConnection(dataSource: DataSource, plan: Lock
   const client = await connectDedicated(dataSource, 'The schema lock', logger);
   const runner = rowsOf(client);
   try {
-    await client.query('BEGIN');
-    const lockWaitMs = await acquireTransactionLock(runner, plan);
+    const lockWaitMs = await tryUntilLocked(runner, plan);
     // Last, and as a simple-protocol statement: a parameterized statement leaves its
     // unnamed portal open, and with it a snapshot whose xmin would make a migration's
     // CREATE INDEX CONCURRENTLY wait for this idle transaction forever.
@@ -121,5 +122,31 @@ export async function holdLockOnOwnConnection(dataSource: DataSource, plan: Lock
   } catch (error) {
     await client.end().catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * Waits for the lock without holding a server connection while it waits: one
+ * short transaction per attempt (`pg_try_advisory_xact_lock`), and no
+ * transaction between attempts. Behind PgBouncer in transaction mode, waiters
+ * that blocked inside a transaction would each pin a server connection, and
+ * with a small pool they would take the very connections the holder needs to
+ * run its migrations on: nobody would move until the lock timed out. Resolves,
+ * inside the transaction that holds the lock, to the milliseconds waited.
+ */
+async function tryUntilLocked(runner: Queryable, plan: LockPlan): Promise<number> {
+  const started = performance.now();
+  for (let attempt = 0; ; attempt++) {
+    await runner.query('BEGIN');
+    const [row] = await runSql<{ locked: boolean }>(runner, tryAdvisoryXactLockSql(plan.key));
+    if (row.locked) return performance.now() - started;
+    await runner.query('ROLLBACK');
+    const waited = performance.now() - started;
+    if (plan.timeoutMs > 0 && waited >= plan.timeoutMs) {
+      throw new LockTimeoutError(plan.key, plan.timeoutMs, await findHolders(runner, plan.key), undefined);
+    }
+    // Jittered, growing from 10 ms to 250 ms, and never past the deadline.
+    const pause = Math.min(250, 10 * 1.5 ** attempt) * (0.5 + Math.random() / 2);
+    await sleep(plan.timeoutMs > 0 ? Math.min(pause, plan.timeoutMs - waited) : pause);
   }
 }

@@ -54,6 +54,11 @@ export function advisoryXactLockSql(key: readonly [number, number]): SqlQuery {
   return { text: 'SELECT pg_advisory_xact_lock($1::int4, $2::int4)', values: [key[0], key[1]] };
 }
 
+/** One non-blocking attempt: true when the lock is now held by this transaction. */
+export function tryAdvisoryXactLockSql(key: readonly [number, number]): SqlQuery {
+  return { text: 'SELECT pg_try_advisory_xact_lock($1::int4, $2::int4) AS locked', values: [key[0], key[1]] };
+}
+
 /** Resets the isolation level before the transaction's first snapshot, whatever the DataSource asked for. */
 export const READ_COMMITTED_SQL = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED';
 

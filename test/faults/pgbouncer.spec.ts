@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../../lib';
@@ -8,8 +9,13 @@ import { Bouncer, findPgbouncer, startPgbouncer } from '../support/pgbouncer';
 import { query } from '../support/pg-client';
 import { untilTheRaceShows } from '../support/race';
 import type { WorkerConfig, WorkerReport } from '../concurrency/sync-worker';
+import type { MigrateWorkerConfig, MigrateWorkerReport } from '../concurrency/migrate-worker';
 
 const SYNC_WORKER = join(__dirname, '..', 'concurrency', 'sync-worker.js');
+const MIGRATE_WORKER = join(__dirname, '..', 'concurrency', 'migrate-worker.js');
+const CLI = join(__dirname, '..', '..', 'lib', 'cli', 'bin.js');
+const CLI_SOURCE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'cli', 'data-source.cjs');
+const ADVISORY_LOCKS = "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -55,6 +61,38 @@ describe('Behind PgBouncer in transaction mode (Debian’s pgbouncer, started by
       expect(run.reports.filter((r) => r.result?.changed)).to.have.length(1);
       const locks = await query(db.url, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
       expect(locks).to.deep.equal([{ n: 0 }]);
+    });
+  });
+
+  for (const transaction of ['all', 'each'] as const) {
+    it(`8 processes run migrations through it (SafeMigrator, transaction "${transaction}"): each up() once, no failure, no lock left`, async () => {
+      await withFreshDatabase(`bouncer_migrate_${transaction}`, async (db) => {
+        const configs = Array.from({ length: 8 }, (): MigrateWorkerConfig => ({ url: bouncer!.url(db.url), mode: 'safe', transaction }));
+        const { reports } = await runFleet<MigrateWorkerConfig, MigrateWorkerReport>(configs, MIGRATE_WORKER);
+        expect(reports.filter((r) => !r.ok), JSON.stringify(reports)).to.have.length(0);
+        expect(reports.flatMap((r) => r.executed)).to.have.length(2);
+        expect(await query(db.url, 'SELECT migration, count(*)::int AS runs FROM up_log GROUP BY 1 ORDER BY 1')).to.deep.equal([
+          { migration: 'CreateUpLog1700000000001', runs: 1 },
+          { migration: 'CreateWidgets1700000000002', runs: 1 },
+        ]);
+        expect(await query(db.url, ADVISORY_LOCKS)).to.deep.equal([{ n: 0 }]);
+      });
+    });
+  }
+
+  it('the CLI syncs and reports status through it, 4 at once: all exit 0, no lock left', async () => {
+    await withFreshDatabase('bouncer_cli', async (db) => {
+      const env = { ...process.env, DATABASE_URL: bouncer!.url(db.url) };
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, () => new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, [CLI, 'sync', '-d', CLI_SOURCE, '--json'], { env, stdio: 'ignore' });
+          child.once('exit', (code) => resolve(code));
+        })),
+      );
+      expect(runs).to.deep.equal([0, 0, 0, 0]);
+      const status = spawnSync(process.execPath, [CLI, 'status', '-d', CLI_SOURCE], { env, encoding: 'utf8' });
+      expect(status.status, status.stdout + status.stderr).to.equal(0);
+      expect(await query(db.url, ADVISORY_LOCKS)).to.deep.equal([{ n: 0 }]);
     });
   });
 
