@@ -29,5 +29,10 @@ export async function untilTheRaceShows(
   return { trials, failed, errors };
 }
 
-/** The words PostgreSQL uses when two sessions create the same object: the race itself. */
-export const RACE_ERROR = /duplicate key value violates unique constraint "\w+"|relation "\w+" already exists/;
+/**
+ * The words PostgreSQL uses when two sessions create the same objects at once: the race itself.
+ * Besides the duplicates, two sessions indexing one table can collide on its pg_class row
+ * ("tuple concurrently updated"), or wait on each other ("deadlock detected").
+ */
+export const RACE_ERROR =
+  /duplicate key value violates unique constraint "\w+"|(?:relation|type|constraint) "\w+"(?: for relation "\w+")? already exists|tuple concurrently updated|deadlock detected/;
