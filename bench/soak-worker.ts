@@ -3,6 +3,8 @@
  * deadline, and reports its memory and open handles every couple of seconds.
  */
 import 'reflect-metadata';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { DataSource } from 'typeorm';
 import { ResultBackend, TaskMeta, TaskSetMeta } from '../lib';
 
@@ -23,6 +25,14 @@ export interface SoakReport {
 
 const config = JSON.parse(process.env.TRB_WORKER_CONFIG ?? '{}') as SoakConfig;
 
+/**
+ * A full collection before each sample, so the figure is what the worker
+ * retains, not where the collector happened to be: without it, a 30 s run
+ * reads as growth (18 → 30 MiB seen) what is only garbage not yet collected.
+ */
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
 function handles(): number {
   return (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
 }
@@ -37,6 +47,7 @@ async function main(): Promise<SoakReport> {
   const report: SoakReport = { operations: 0, errors: [] };
   const started = Date.now();
   const sampler = setInterval(() => {
+    collect();
     const m = process.memoryUsage();
     process.send?.({ sample: { heapUsed: m.heapUsed, rss: m.rss, handles: handles(), at: Date.now() - started } } satisfies SoakSample);
   }, 2000);

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       console.log(
         `soak: ${options.workers} workers × ${options.seconds} s, ${operations} operations, ${errors.length} errors; ` +
           `connections ${Math.min(...connections)}–${Math.max(...connections)} (allowed ${allowed}); ` +
-          `heap, summed over workers: ${(heapEarly / 2 ** 20).toFixed(0)} MiB early, ${(heapLate / 2 ** 20).toFixed(0)} MiB late; handles grew in ${handlesGrew} workers`,
+          `heap after a full GC, summed over workers: ${(heapEarly / 2 ** 20).toFixed(0)} MiB early, ${(heapLate / 2 ** 20).toFixed(0)} MiB late; handles grew in ${handlesGrew} workers`,
       );
       return problems;
     });
