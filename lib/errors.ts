@@ -164,9 +164,21 @@ export class PayloadTooLargeError extends InvalidArgumentError {
 
 /** Stored bytes that the codec cannot decode. */
 export class ResultDecodeError extends ResultBackendError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The row and column whose bytes could not be decoded, when the bytes came from a stored row. */
+  readonly row: DecodeLocation | null;
+
+  constructor(message: string, options?: { cause?: unknown; row?: DecodeLocation }) {
     super('RESULT_DECODE_FAILED', message, options);
+    this.row = options?.row ?? null;
   }
+}
+
+/** Which stored value a {@link ResultDecodeError} is about. */
+export interface DecodeLocation {
+  kind: 'task' | 'group';
+  /** The task id or group id of the row. */
+  id: string;
+  column: 'result' | 'args' | 'kwargs';
 }
 
 /** `waitForResult` or `joinGroup` ran out of time. The task may still finish later. */

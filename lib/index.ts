@@ -22,7 +22,7 @@ export {
   MissingSequenceError,
   MissingTableError,
 } from './errors';
-export type { LockHolder } from './errors';
+export type { LockHolder, DecodeLocation } from './errors';
 export type { Logger, LogFields, ConsoleStyleLogger } from './logger';
 export { silentLogger } from './logger';
 export { PgCode, CatalogUniqueIndex } from './pg-codes';

@@ -51,3 +51,24 @@ export function findPgError(error: unknown): PgErrorFields | undefined {
   }
   return undefined;
 }
+
+const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * True when the session ended under the statement: the server was shut down or
+ * the backend terminated (57P01), or the socket broke. Whatever that session
+ * had not committed was rolled back by the server, so the work may start again
+ * on a fresh connection.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const pg = findPgError(error);
+  if (pg) return pg.code === PgCode.ADMIN_SHUTDOWN;
+  let current: unknown = error;
+  for (let depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
+    const e = current as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    if (typeof e.code === 'string' && CONNECTION_LOST_CODES.has(e.code)) return true;
+    if (typeof e.message === 'string' && /Connection terminated|connection terminated unexpectedly|Client has encountered a connection error/i.test(e.message)) return true;
+    current = e.driverError ?? e.cause;
+  }
+  return false;
+}

@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { connectDedicated } from '../connection';
-import { DatabaseError, GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
+import { DatabaseError, DecodeLocation, GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
 import { ResolvedResultBackendOptions, ResultBackendOptions, SAFE_SYNCHRONIZER_DEFAULTS, describeValue, resolveResultBackendOptions } from '../options';
 import { PgCode, findPgError } from '../pg-codes';
 import type { SqlQuery } from '../query';
@@ -54,7 +54,10 @@ export interface WaitOptions {
   /** Give up after this long with a WaitTimeoutError. @defaultValue no limit */
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** Reject with TaskFailedError / TaskRevokedError (true), or resolve to the stored error (false). @defaultValue true */
+  /**
+   * Reject with TaskFailedError / TaskRevokedError / ResultDecodeError (true), or resolve to the stored
+   * error, or in a join to a member's ResultDecodeError in its place (false). @defaultValue true
+   */
   propagate?: boolean;
 }
 
@@ -197,7 +200,7 @@ export class ResultBackend {
     validateTaskId(groupId, 'group id');
     const [row] = await this.query<{ taskset_id: string; result: Buffer | null; date_done: Date | null }>('restore group', sql.selectGroupSql(this.tables, groupId));
     if (!row) return null;
-    const taskIds = row.result ? this.decode(() => this.options.codec.decodeGroup(row.result!), `group ${groupId}`) : [];
+    const taskIds = row.result ? this.decode(() => this.options.codec.decodeGroup(row.result!), { kind: 'group', id: groupId, column: 'result' }) : [];
     return { groupId: row.taskset_id, taskIds, dateDone: row.date_done };
   }
 
@@ -212,7 +215,17 @@ export class ResultBackend {
     if (!group) throw new GroupNotFoundError(groupId);
     if (group.taskIds.length === 0) return [];
     const rows = await this.waiter.wait(group.taskIds, validateTimeout(options.timeoutMs), options.signal);
-    return group.taskIds.map((id) => this.valueOf(this.toResult(rows.get(id)!), options.propagate ?? true) as T);
+    const propagate = options.propagate ?? true;
+    return group.taskIds.map((id) => {
+      try {
+        return this.valueOf(this.toResult(rows.get(id)!), propagate) as T;
+      } catch (error) {
+        // As Celery's join(propagate=False) returns a failed member's exception in its place,
+        // a member whose row cannot be decoded gives its ResultDecodeError; the others their values.
+        if (!propagate && error instanceof ResultDecodeError) return error as T;
+        throw error;
+      }
+    });
   }
 
   /** Removes a task's row. Resolves to whether there was one. */
@@ -287,16 +300,16 @@ export class ResultBackend {
 
   private toResult(row: TaskRow): TaskResult {
     const { codec } = this.options;
-    const what = `task ${row.task_id}`;
+    const at = (column: DecodeLocation['column']): DecodeLocation => ({ kind: 'task', id: row.task_id, column });
     return {
       taskId: row.task_id,
       status: row.status ?? TaskState.PENDING,
-      result: row.result ? this.decode(() => codec.decodeResult(row.result!), what) : null,
+      result: row.result ? this.decode(() => codec.decodeResult(row.result!), at('result')) : null,
       dateDone: row.date_done,
       traceback: row.traceback,
       name: row.name,
-      args: row.args ? this.decode(() => codec.decodeArgs(row.args!), what) : null,
-      kwargs: row.kwargs ? this.decode(() => codec.decodeArgs(row.kwargs!), what) : null,
+      args: row.args ? this.decode(() => codec.decodeArgs(row.args!), at('args')) : null,
+      kwargs: row.kwargs ? this.decode(() => codec.decodeArgs(row.kwargs!), at('kwargs')) : null,
       worker: row.worker,
       retries: row.retries,
       queue: row.queue,
@@ -309,17 +322,24 @@ export class ResultBackend {
     throw new TaskFailedError(meta.taskId, celeryToError(meta.result), meta.traceback);
   }
 
-  private decode<T>(run: () => T, what: string): T {
+  /**
+   * Decodes one stored column. Whatever goes wrong becomes a ResultDecodeError
+   * that names the row and column, with the codec's own typed error
+   * (UnsafePickleError, PickleDecodeError, …) as its cause: one bad row fails
+   * alone, and the caller can tell which one it was.
+   */
+  private decode<T>(run: () => T, row: DecodeLocation): T {
     try {
       return run();
     } catch (error) {
-      // Typed errors (UnsafePickleError, PickleDecodeError, …) already say what was found and what to do.
-      if (error instanceof ResultBackendError) throw error;
-      throw new ResultDecodeError(
-        `The stored bytes of ${what} are neither JSON nor a pickle that the "${this.options.codec.name}" codec reads (${error instanceof Error ? error.message : String(error)}). ` +
-          'Another writer used a format of its own; read the row with a codec that understands it.',
-        { cause: error },
-      );
+      const what = `the ${row.column} of ${row.kind} ${row.id}`;
+      const found = error instanceof Error ? error.message : String(error);
+      const message =
+        error instanceof ResultBackendError
+          ? `${what} cannot be decoded, so this row cannot be read: ${found}`
+          : `The stored bytes of ${what} are neither JSON nor a pickle that the "${this.options.codec.name}" codec reads (${found}). ` +
+            'Another writer used a format of its own; read the row with a codec that understands it.';
+      throw new ResultDecodeError(message.charAt(0).toUpperCase() + message.slice(1), { cause: error, row });
     }
   }
 

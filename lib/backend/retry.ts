@@ -1,22 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DatabaseError, ResultBackendError } from '../errors';
-import { PgCode, findPgError } from '../pg-codes';
-
-const TRANSIENT_CODES: ReadonlySet<string> = new Set([PgCode.SERIALIZATION_FAILURE, PgCode.DEADLOCK_DETECTED, PgCode.ADMIN_SHUTDOWN]);
-const TRANSIENT_NET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+import { PgCode, findPgError, isConnectionLost } from '../pg-codes';
 
 /** Errors after which the same single statement may simply be sent again. */
 export function isTransientError(error: unknown): boolean {
   const code = findPgError(error)?.code;
-  if (code !== undefined) return TRANSIENT_CODES.has(code);
-  let current: unknown = error;
-  for (let depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
-    const e = current as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
-    if (typeof e.code === 'string' && TRANSIENT_NET_CODES.has(e.code)) return true;
-    if (typeof e.message === 'string' && /Connection terminated|connection terminated unexpectedly|Client has encountered a connection error/i.test(e.message)) return true;
-    current = e.driverError ?? e.cause;
-  }
-  return false;
+  return code === PgCode.SERIALIZATION_FAILURE || code === PgCode.DEADLOCK_DETECTED || isConnectionLost(error);
 }
 
 /**

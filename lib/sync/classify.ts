@@ -1,4 +1,4 @@
-import { CatalogUniqueIndex, PgCode, findPgError } from '../pg-codes';
+import { CatalogUniqueIndex, PgCode, findPgError, isConnectionLost } from '../pg-codes';
 
 const catalogIndexes: ReadonlySet<string> = new Set(Object.values(CatalogUniqueIndex));
 
@@ -24,10 +24,12 @@ export function isConcurrentCreateError(error: unknown): boolean {
 
 /**
  * DDL from two uncooperative sessions can also deadlock on catalog rows, or
- * fail serialization; both roll back cleanly, so a fresh attempt is safe.
+ * fail serialization; both roll back cleanly, so a fresh attempt is safe. So
+ * does a connection lost mid-sync (a terminated backend, a restart): the
+ * server rolled the sync's one transaction back, lock and all.
  */
 export function isRetryableSyncError(error: unknown): boolean {
-  if (isConcurrentCreateError(error)) return true;
+  if (isConcurrentCreateError(error) || isConnectionLost(error)) return true;
   const code = findPgError(error)?.code;
   return code === PgCode.DEADLOCK_DETECTED || code === PgCode.SERIALIZATION_FAILURE;
 }

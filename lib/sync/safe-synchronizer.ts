@@ -184,7 +184,7 @@ export class SafeSynchronizer {
       } catch (error) {
         if (!isRetryableSyncError(error)) throw error;
         lastError = error;
-        logger.debug('another process changed the schema concurrently; retrying', {
+        logger.debug('the sync attempt was rolled back (a concurrent change, or its connection was lost); retrying', {
           attempt,
           concurrentCreate: isConcurrentCreateError(error),
           error: error instanceof Error ? error.message : String(error),
