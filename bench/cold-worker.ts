@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { SafeSynchronizer } from '../lib';
-import { findPgError } from '../lib/pg-codes';
+import { findPgError } from '../lib/dialects/postgres/codes';
 import { benchEntities } from './entities';
 
 /** `bare`: initialize with no sync at all, the floor that N processes on this machine cannot go below. */

@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../lib/errors';
 import { describeValue } from '../lib/options';
 import { AbstractTaskMeta } from './abstract-task-meta';
 import { AbstractTaskSetMeta } from './abstract-task-set-meta';
+import { AbstractMySqlTaskMeta, AbstractMySqlTaskSetMeta } from './mysql-task-meta';
 
 /** Like Celery's `database_table_names`, `database_table_schemas` and its sequence names. */
 export interface CeleryEntityOptions {
@@ -16,6 +17,14 @@ export interface CeleryEntityOptions {
   taskSequence?: string;
   /** @defaultValue "taskset_id_sequence" */
   groupSequence?: string;
+  /**
+   * The column types to use: PostgreSQL's (bytea, timestamp, ids from
+   * sequences) or MySQL/MariaDB's (blob, datetime, AUTO_INCREMENT ids), as
+   * Celery creates its tables on each. On MySQL, `schema` is a database name
+   * and there are no sequences to name.
+   * @defaultValue "postgres"
+   */
+  dialect?: 'postgres' | 'mysql';
 }
 
 export const CELERY_ENTITY_DEFAULTS = Object.freeze({
@@ -51,12 +60,33 @@ function identifier(option: string, value: unknown, fallback: string): string {
  * sequences. Register the returned classes in the DataSource's `entities` and
  * pass them to the ResultBackend.
  */
-export function defineCeleryEntities(options: CeleryEntityOptions = {}): { TaskMeta: typeof AbstractTaskMeta; TaskSetMeta: typeof AbstractTaskSetMeta } {
+export function defineCeleryEntities(options?: CeleryEntityOptions & { dialect?: 'postgres' }): { TaskMeta: typeof AbstractTaskMeta; TaskSetMeta: typeof AbstractTaskSetMeta };
+export function defineCeleryEntities(options: CeleryEntityOptions & { dialect: 'mysql' }): { TaskMeta: typeof AbstractMySqlTaskMeta; TaskSetMeta: typeof AbstractMySqlTaskSetMeta };
+export function defineCeleryEntities(
+  options: CeleryEntityOptions = {},
+): { TaskMeta: typeof AbstractTaskMeta | typeof AbstractMySqlTaskMeta; TaskSetMeta: typeof AbstractTaskSetMeta | typeof AbstractMySqlTaskSetMeta } {
   const taskTable = identifier('taskTable', options.taskTable, CELERY_ENTITY_DEFAULTS.taskTable);
   const groupTable = identifier('groupTable', options.groupTable, CELERY_ENTITY_DEFAULTS.groupTable);
+  const schema = options.schema === undefined ? undefined : identifier('schema', options.schema, '');
+  const dialect: unknown = options.dialect ?? 'postgres';
+  if (dialect === 'mysql') {
+    if (options.taskSequence !== undefined || options.groupSequence !== undefined) {
+      throw new InvalidOptionError(
+        'Options taskSequence and groupSequence were given with dialect "mysql"; Celery draws ids from sequences on PostgreSQL only, ' +
+          'and on MySQL the id column is AUTO_INCREMENT. Leave them out.',
+      );
+    }
+    class TaskMeta extends AbstractMySqlTaskMeta {}
+    class TaskSetMeta extends AbstractMySqlTaskSetMeta {}
+    Entity({ name: taskTable, database: schema })(TaskMeta);
+    Entity({ name: groupTable, database: schema })(TaskSetMeta);
+    return { TaskMeta, TaskSetMeta };
+  }
+  if (dialect !== 'postgres') {
+    throw new InvalidOptionError(`Option dialect is ${describeValue(dialect)}; it must be "postgres" or "mysql" (MySQL and MariaDB). Pass one of those, or leave it out.`);
+  }
   const taskSequence = identifier('taskSequence', options.taskSequence, CELERY_ENTITY_DEFAULTS.taskSequence);
   const groupSequence = identifier('groupSequence', options.groupSequence, CELERY_ENTITY_DEFAULTS.groupSequence);
-  const schema = options.schema === undefined ? undefined : identifier('schema', options.schema, '');
 
   class TaskMeta extends AbstractTaskMeta {
     static override readonly idSequence = taskSequence;

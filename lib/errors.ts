@@ -22,17 +22,20 @@ export class InvalidOptionError extends ResultBackendError {
   }
 }
 
-/** The DataSource is not PostgreSQL. */
+/** The DataSource's driver is not one this part of the package supports. */
 export class UnsupportedDriverError extends ResultBackendError {
   readonly driver: string;
+  /** The TypeORM driver types that would work here. */
+  readonly supported: readonly string[];
 
-  constructor(driver: string) {
+  constructor(driver: string, part = 'This package', supported: readonly string[] = ['postgres']) {
     super(
       'UNSUPPORTED_DRIVER',
-      `DataSource type "${driver}" is not supported: the synchronizer relies on PostgreSQL advisory locks ` +
-        'and PostgreSQL error codes. Use a DataSource with type "postgres".',
+      `DataSource type "${driver}" is not supported by ${part}: its schema lock, error classification and SQL exist only for ` +
+        `${supported.join(', ')}. Use a DataSource of one of those types.`,
     );
     this.driver = driver;
+    this.supported = supported;
   }
 }
 
@@ -47,15 +50,11 @@ export class NotInitializedError extends ResultBackendError {
   }
 }
 
-/** Both the synchronizer and the backend speak PostgreSQL only: advisory locks, SQLSTATEs, LISTEN/NOTIFY. */
-export function assertPostgres(dataSource: { options?: { type?: unknown } } | null | undefined): void {
-  const type = dataSource?.options?.type;
-  if (type !== 'postgres') throw new UnsupportedDriverError(String(type));
-}
-
-/** Who held the advisory lock when we gave up waiting for it. */
+/** Who held the schema lock when we gave up waiting for it. */
 export interface LockHolder {
+  /** The PostgreSQL backend pid, or the MySQL/MariaDB connection id. */
   pid: number;
+  /** PostgreSQL's application_name; on MySQL/MariaDB, user@host. */
   applicationName: string;
   /** When the holder's transaction (or, for a session lock, its session) began. */
   since: Date | null;
@@ -64,24 +63,31 @@ export interface LockHolder {
 
 /** The schema-sync advisory lock was not granted within `lockTimeoutMs`. Nothing was changed by this process. */
 export class LockTimeoutError extends ResultBackendError {
-  readonly lockKey: readonly [number, number];
+  /** The PostgreSQL advisory lock key, or null for a MySQL/MariaDB GET_LOCK. */
+  readonly lockKey: readonly [number, number] | null;
+  /** The MySQL/MariaDB GET_LOCK name, or null for a PostgreSQL advisory lock. */
+  readonly lockName: string | null;
   readonly timeoutMs: number;
   readonly holders: readonly LockHolder[];
 
-  constructor(lockKey: readonly [number, number], timeoutMs: number, holders: readonly LockHolder[], cause: unknown) {
+  constructor(lock: readonly [number, number] | { name: string }, timeoutMs: number, holders: readonly LockHolder[], cause: unknown) {
+    const advisory = Array.isArray(lock);
+    const session = advisory ? 'pid' : 'connection';
     const who = holders.length
       ? holders
-          .map((h) => `pid ${h.pid} (application_name "${h.applicationName}", since ${h.since ? h.since.toISOString() : 'unknown'}, ${h.state ?? 'unknown state'})`)
+          .map((h) => `${session} ${h.pid} (${advisory ? `application_name "${h.applicationName}"` : h.applicationName}, since ${h.since ? h.since.toISOString() : 'unknown'}, ${h.state ?? 'unknown state'})`)
           .join('; ')
       : 'a session that ended before it could be identified';
+    const what = advisory ? `advisory lock [${lock[0]}, ${lock[1]}]` : `lock GET_LOCK('${(lock as { name: string }).name}')`;
     super(
       'LOCK_TIMEOUT',
-      `Waited ${timeoutMs} ms for the schema-sync advisory lock [${lockKey[0]}, ${lockKey[1]}], held by ${who}. ` +
+      `Waited ${timeoutMs} ms for the schema-sync ${what}, held by ${who}. ` +
         'Another process is still synchronizing the schema, or is stuck holding the lock. ' +
-        'Raise lockTimeoutMs if its sync is legitimately slow, or end that session (pg_terminate_backend) if it is stuck.',
+        `Raise lockTimeoutMs if its sync is legitimately slow, or end that session (${advisory ? 'pg_terminate_backend' : 'KILL'}) if it is stuck.`,
       { cause },
     );
-    this.lockKey = lockKey;
+    this.lockKey = advisory ? (lock as readonly [number, number]) : null;
+    this.lockName = advisory ? null : (lock as { name: string }).name;
     this.timeoutMs = timeoutMs;
     this.holders = holders;
   }

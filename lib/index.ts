@@ -7,7 +7,7 @@ export { SafeSynchronizer } from './sync/safe-synchronizer';
 export type { SyncResult, SafeInitializeOptions } from './sync/safe-synchronizer';
 export { SafeMigrator } from './migrate/safe-migrator';
 export type { MigrationRunResult } from './migrate/safe-migrator';
-export type { LockKey } from './sync/advisory-lock';
+export type { LockKey } from './dialects/postgres/advisory-lock';
 export { createIdSequences, dropIdSequences } from './sync/sequences';
 export { createWakeTriggers, dropWakeTriggers } from './backend/wake';
 export type { SafeSynchronizerOptions, SafeMigratorOptions, SchemaLockOptions, MigrationTransactionMode, SyncVerifyMode } from './options';
@@ -25,12 +25,16 @@ export {
 export type { LockHolder, DecodeLocation } from './errors';
 export type { Logger, LogFields, ConsoleStyleLogger } from './logger';
 export { silentLogger } from './logger';
-export { PgCode, CatalogUniqueIndex } from './pg-codes';
+export { PgCode, CatalogUniqueIndex } from './dialects/postgres/codes';
 export {
   AbstractTaskMeta,
   AbstractTaskSetMeta,
   TaskMeta,
   TaskSetMeta,
+  AbstractMySqlTaskMeta,
+  AbstractMySqlTaskSetMeta,
+  MySqlTaskMeta,
+  MySqlTaskSetMeta,
   defineCeleryEntities,
   CELERY_ENTITY_DEFAULTS,
 } from '../entities';

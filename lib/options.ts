@@ -22,6 +22,13 @@ export interface SchemaLockOptions {
    * @defaultValue derived, see above
    */
   lockKey?: readonly [number, number];
+  /**
+   * MySQL/MariaDB only: the GET_LOCK name (at most 64 characters; names are
+   * server-wide). By default `typeorm_result_backend:` and a hash of the
+   * database and the synced schemas.
+   * @defaultValue derived, see above
+   */
+  lockName?: string;
   /** Where diagnostics go: a {@link Logger}, or a console-style one such as NestJS's `Logger`. @defaultValue a logger that says nothing */
   logger?: Logger | ConsoleStyleLogger;
 }
@@ -71,6 +78,7 @@ export interface SafeMigratorOptions extends SchemaLockOptions {
 export interface ResolvedSchemaLockOptions {
   lockTimeoutMs: number;
   lockKey: readonly [number, number] | undefined;
+  lockName: string | undefined;
   logger: Logger;
 }
 
@@ -163,7 +171,10 @@ function withFields(fields: LogFields | undefined): unknown[] {
 }
 
 /** Every key SafeSynchronizer, SafeMigrator and SafeSynchronizer.initialize take: initialize passes one object to both. */
-const SCHEMA_LOCK_KEYS = ['lockTimeoutMs', 'lockKey', 'logger', 'maxAttempts', 'retryDelayMs', 'verify', 'transaction', 'onSynchronized', 'onMigrated'] as const;
+/** MySQL refuses GET_LOCK names longer than this. */
+export const MAX_LOCK_NAME_LENGTH = 64;
+
+const SCHEMA_LOCK_KEYS = ['lockTimeoutMs', 'lockKey', 'lockName', 'logger', 'maxAttempts', 'retryDelayMs', 'verify', 'transaction', 'onSynchronized', 'onMigrated'] as const;
 
 const RESULT_BACKEND_KEYS = [
   'entities',
@@ -230,9 +241,17 @@ function resolveSchemaLockOptions(what: string, options: SchemaLockOptions): Res
     }
     lockKey = Object.freeze([key[0], key[1]] as const);
   }
+  const lockName: unknown = options.lockName;
+  if (lockName !== undefined && (typeof lockName !== 'string' || lockName.length === 0 || lockName.length > MAX_LOCK_NAME_LENGTH)) {
+    throw new InvalidOptionError(
+      `Option lockName is ${describeValue(lockName)}; it must be a non-empty string of at most ${MAX_LOCK_NAME_LENGTH} characters, ` +
+        'because MySQL refuses longer GET_LOCK names. Pass a shorter name, or leave it out to derive one.',
+    );
+  }
   return {
     lockTimeoutMs: requireNonNegativeInteger('lockTimeoutMs', options.lockTimeoutMs, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs),
     lockKey,
+    lockName: lockName as string | undefined,
     logger: requireLogger(options.logger),
   };
 }

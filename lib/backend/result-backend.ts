@@ -1,9 +1,10 @@
 import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { connectDedicated } from '../connection';
-import { DatabaseError, DecodeLocation, GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, assertPostgres } from '../errors';
+import { DatabaseError, DecodeLocation, GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError } from '../errors';
+import { DialectName, dialectOf } from '../dialects';
 import { ResolvedResultBackendOptions, ResultBackendOptions, SAFE_SYNCHRONIZER_DEFAULTS, describeValue, resolveResultBackendOptions } from '../options';
-import { PgCode, findPgError } from '../pg-codes';
+import { PgCode, findPgError } from '../dialects/postgres/codes';
 import type { SqlQuery } from '../query';
 import { ensureBackendTable, ensureSequences } from '../sync/sequences';
 import { ensureWake, isWakeInstalled } from './wake';
@@ -103,6 +104,7 @@ interface TaskRow {
  */
 export class ResultBackend {
   private readonly options: ResolvedResultBackendOptions;
+  private readonly dialect: DialectName;
   private readonly taskEntity: TaskEntityClass;
   private readonly groupEntity: GroupEntityClass;
   private resolved: ResolvedTables | undefined;
@@ -114,10 +116,11 @@ export class ResultBackend {
     private readonly dataSource: DataSource,
     options: ResultBackendOptions<TaskEntityClass, GroupEntityClass> = {},
   ) {
-    assertPostgres(dataSource);
+    this.dialect = dialectOf(dataSource, 'backend');
     this.options = resolveResultBackendOptions(options);
     ({ task: this.taskEntity, group: this.groupEntity } = resolveEntities(options.entities));
-    const listen = this.options.listen;
+    // MySQL has no LISTEN/NOTIFY: waits there poll, batched, at pollIntervalMs.
+    const listen = this.options.listen && this.dialect === 'postgres';
     this.waiter = new ResultWaiter<TaskRow>({
       fetch: (ids) => this.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, ids)),
       connect: listen ? () => this.connectListener() : null,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DatabaseError, ResultBackendError } from '../errors';
-import { PgCode, findPgError, isConnectionLost } from '../pg-codes';
+import { PgCode, findPgError, isConnectionLost } from '../dialects/postgres/codes';
 
 /** Errors after which the same single statement may simply be sent again. */
 export function isTransientError(error: unknown): boolean {

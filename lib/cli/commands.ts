@@ -9,7 +9,7 @@ import type { Logger } from '../logger';
 import { SafeMigrator, type MigrationRunResult } from '../migrate/safe-migrator';
 import type { MigrationTransactionMode, SyncVerifyMode } from '../options';
 import { qualified, runSql } from '../query';
-import { planLock } from '../sync/advisory-lock';
+import { planLock } from '../dialects/postgres/advisory-lock';
 import { schemaOf } from '../sync/prerequisites';
 import { SafeSynchronizer, type SyncResult } from '../sync/safe-synchronizer';
 import { lockHoldersSql } from '../sync/sql';

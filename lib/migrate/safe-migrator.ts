@@ -1,7 +1,9 @@
 import { DataSource, MigrationExecutor } from 'typeorm';
-import { NotInitializedError, assertPostgres } from '../errors';
+import { NotInitializedError } from '../errors';
+import { DialectName, dialectOf } from '../dialects';
+import { checkLockOptions, planSchemaLock } from '../dialects/schema-lock';
 import { MigrationTransactionMode, ResolvedSchemaLockOptions, SafeMigratorOptions, resolveSafeMigratorOptions } from '../options';
-import { LockKey, holdLockOnOwnConnection, planLock } from '../sync/advisory-lock';
+import type { LockKey } from '../dialects/postgres/advisory-lock';
 
 /** What one call to {@link SafeMigrator.run} did. */
 export interface MigrationRunResult {
@@ -13,7 +15,10 @@ export interface MigrationRunResult {
   lockWaitMs: number;
   /** Wall time, lock wait included, in milliseconds. */
   durationMs: number;
-  lockKey: LockKey;
+  /** The PostgreSQL advisory lock key; null on MySQL/MariaDB and SQLite. */
+  lockKey: LockKey | null;
+  /** The MySQL/MariaDB GET_LOCK name; null on PostgreSQL and SQLite. */
+  lockName: string | null;
 }
 
 /**
@@ -30,13 +35,15 @@ export interface MigrationRunResult {
  */
 export class SafeMigrator {
   private readonly options: ResolvedSchemaLockOptions & { transaction: MigrationTransactionMode };
+  private readonly dialect: DialectName;
 
   constructor(
     private readonly dataSource: DataSource,
     options?: SafeMigratorOptions,
   ) {
-    assertPostgres(dataSource);
+    this.dialect = dialectOf(dataSource, 'migrate');
     this.options = resolveSafeMigratorOptions(options, dataSource.options.migrationsTransactionMode);
+    checkLockOptions(this.dialect, this.options);
   }
 
   /** The names of the migrations not run yet, in the order they would run. Reads only; creates nothing. */
@@ -51,13 +58,13 @@ export class SafeMigrator {
     this.requireInitialized('SafeMigrator.run');
     const { logger, transaction } = this.options;
     const started = performance.now();
-    const plan = await planLock(this.dataSource, this.options.lockKey, this.options.lockTimeoutMs);
-    const held = await holdLockOnOwnConnection(this.dataSource, plan, logger);
+    const plan = await planSchemaLock(this.dataSource, this.dialect, this.options);
+    const held = await plan.hold(logger);
     try {
       const executor = new MigrationExecutor(this.dataSource);
       executor.transaction = transaction;
       const executed = (await executor.executePendingMigrations()).map((m) => m.name);
-      const result: MigrationRunResult = { executed, transaction, lockWaitMs: held.lockWaitMs, durationMs: performance.now() - started, lockKey: plan.key };
+      const result: MigrationRunResult = { executed, transaction, lockWaitMs: held.lockWaitMs, durationMs: performance.now() - started, lockKey: plan.lockKey, lockName: plan.lockName };
       logger.info('migrations run', { executed: executed.length, transaction, lockWaitMs: Math.round(held.lockWaitMs) });
       return result;
     } finally {

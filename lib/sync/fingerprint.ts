@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { Logger } from '../logger';
-import { PgCode, findPgError } from '../pg-codes';
+import { PgCode, findPgError } from '../dialects/postgres/codes';
 import { Queryable, runSql } from '../query';
 import { FingerprintObjects, checkFingerprintSql, createFingerprintTableSql, fingerprintTableExistsSql, pruneFingerprintsSql, recordFingerprintSql } from './fingerprint-sql';
 import { entitySequences, schemaOf, syncedSchemas } from './prerequisites';

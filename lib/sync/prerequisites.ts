@@ -1,6 +1,6 @@
 import type { DataSource, EntityMetadata, QueryRunner } from 'typeorm';
 import type { Logger } from '../logger';
-import { isRetryableSyncError } from './classify';
+import { isRetryableSyncError } from '../dialects/postgres/classify';
 import { Queryable, runSql } from '../query';
 import {
   createExtensionSql,

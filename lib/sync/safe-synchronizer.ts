@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource, DataSourceOptions, QueryRunner } from 'typeorm';
-import { InvalidOptionError, NotInitializedError, SchemaSyncError, assertPostgres } from '../errors';
+import { InvalidOptionError, NotInitializedError, SchemaSyncError } from '../errors';
+import { DialectName, dialectOf } from '../dialects';
+import { SYNC_ERRORS, SyncErrorClassifier } from '../dialects/classify';
+import { SchemaLockPlan, checkLockOptions, planSchemaLock } from '../dialects/schema-lock';
 import { MigrationRunResult, SafeMigrator } from '../migrate/safe-migrator';
 import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSynchronizerOptions } from '../options';
-import { LockKey, LockPlan, acquireTransactionLock, holdLockOnOwnConnection, planLock } from './advisory-lock';
-import { isConcurrentCreateError, isRetryableSyncError } from './classify';
+import { LockKey, LockPlan, acquireTransactionLock } from '../dialects/postgres/advisory-lock';
 import { installWake, missingWakeStatements, wakeTargets } from '../backend/wake';
 import { FingerprintObjects } from './fingerprint-sql';
 import { checkFingerprint, fingerprintObjects, metadataHash, recordFingerprint } from './fingerprint';
@@ -23,7 +25,10 @@ export interface SyncResult {
   attempts: number;
   /** Wall time of the whole sync, in milliseconds. */
   durationMs: number;
-  lockKey: LockKey;
+  /** The PostgreSQL advisory lock key; null on MySQL/MariaDB and SQLite. */
+  lockKey: LockKey | null;
+  /** The MySQL/MariaDB GET_LOCK name; null on PostgreSQL and SQLite. */
+  lockName: string | null;
   /**
    * How the schema was found in line: `"fingerprint"` when the recorded
    * fingerprint matched (before the lock, or right after it for a process that
@@ -70,6 +75,8 @@ interface Attempt {
  */
 export class SafeSynchronizer {
   private readonly options: ResolvedSafeSynchronizerOptions;
+  private readonly dialect: DialectName;
+  private readonly errors: SyncErrorClassifier;
   private hash: string | undefined;
   private objects: FingerprintObjects | undefined;
 
@@ -77,8 +84,10 @@ export class SafeSynchronizer {
     private readonly dataSource: DataSource,
     options?: SafeSynchronizerOptions,
   ) {
-    assertPostgres(dataSource);
+    this.dialect = dialectOf(dataSource, 'sync');
+    this.errors = SYNC_ERRORS[this.dialect];
     this.options = resolveSafeSynchronizerOptions(options);
+    checkLockOptions(this.dialect, this.options);
   }
 
   /**
@@ -135,16 +144,17 @@ export class SafeSynchronizer {
     const { logger, maxAttempts } = this.options;
     if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.synchronize');
     const started = performance.now();
-    if (this.options.verify === 'fingerprint') {
+    // The fingerprint is PostgreSQL's (it hashes pg_catalog rows); elsewhere every start diffs.
+    if (this.options.verify === 'fingerprint' && this.dialect === 'postgres') {
       // The warm start: one query, no lock, no catalog crawl in JavaScript.
       const check = await checkFingerprint(this.dataSource, this.dataSource, () => this.metadataHash(), this.fingerprintObjects(), false);
       if (check?.matches) {
         const lockKey = this.options.lockKey ?? ([SYNC_LOCK_NAMESPACE, check.derivedKey] as const);
         logger.info('schema synchronized', { changed: false, verifiedBy: 'fingerprint' });
-        return { changed: false, statements: [], lockWaitMs: 0, attempts: 1, durationMs: performance.now() - started, lockKey, verifiedBy: 'fingerprint' };
+        return { changed: false, statements: [], lockWaitMs: 0, attempts: 1, durationMs: performance.now() - started, lockKey, lockName: null, verifiedBy: 'fingerprint' };
       }
     }
-    const plan = await planLock(this.dataSource, this.options.lockKey, this.options.lockTimeoutMs);
+    const plan = await planSchemaLock(this.dataSource, this.dialect, this.options);
     const statements: string[] = [];
     let lockWaitMs = 0;
     let lastError: unknown;
@@ -170,7 +180,8 @@ export class SafeSynchronizer {
           lockWaitMs,
           attempts: attempt,
           durationMs: performance.now() - started,
-          lockKey: plan.key,
+          lockKey: plan.lockKey,
+          lockName: plan.lockName,
           verifiedBy: done.inSync ? 'fingerprint' : 'diff',
         };
         logger.info('schema synchronized', {
@@ -182,11 +193,11 @@ export class SafeSynchronizer {
         });
         return result;
       } catch (error) {
-        if (!isRetryableSyncError(error)) throw error;
+        if (!this.errors.isRetryableSyncError(error)) throw error;
         lastError = error;
         logger.debug('the sync attempt was rolled back (a concurrent change, or its connection was lost); retrying', {
           attempt,
-          concurrentCreate: isConcurrentCreateError(error),
+          concurrentCreate: this.errors.isConcurrentCreateError(error),
           error: error instanceof Error ? error.message : String(error),
         });
         if (attempt < maxAttempts) await this.backoff(attempt);
@@ -207,6 +218,8 @@ export class SafeSynchronizer {
    */
   async pendingStatements(): Promise<string[]> {
     if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.pendingStatements');
+    const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
+    if (this.dialect !== 'postgres') return (await builder.log()).upQueries.map((q) => q.query);
     const runner = this.dataSource.createQueryRunner();
     let prerequisites: string[];
     try {
@@ -214,19 +227,19 @@ export class SafeSynchronizer {
     } finally {
       await runner.release();
     }
-    const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
     const memory = await builder.log();
     const wake = await missingWakeStatements(this.dataSource, wakeTargets(this.dataSource));
     return [...prerequisites, ...memory.upQueries.map((q) => q.query), ...wake];
   }
 
-  private async attempt(plan: LockPlan): Promise<Attempt> {
+  private async attempt(plan: SchemaLockPlan): Promise<Attempt> {
     const transactional = this.dataSource.options.migrationsTransactionMode !== 'none';
-    if (transactional) return this.build(plan, true);
-    // No transaction of the sync's own to scope the lock to: a connection of its own holds it.
-    const held = await holdLockOnOwnConnection(this.dataSource, plan, this.options.logger);
+    if (plan.advisory && transactional) return this.build(plan.advisory, true);
+    // No transaction of the sync's own to scope the lock to (or, on MySQL, DDL that commits
+    // by itself and a lock that belongs to a session): a connection of its own holds it.
+    const held = await plan.hold(this.options.logger);
     try {
-      const attempt = await this.build(plan, false);
+      const attempt = await this.build(undefined, false);
       return { ...attempt, lockWaitMs: held.lockWaitMs };
     } finally {
       await held.release();
@@ -238,7 +251,7 @@ export class SafeSynchronizer {
    * createMetadataTableIfNecessary, so we hook that one instance method to take
    * the lock before anything reads the catalog.
    */
-  private async build(plan: LockPlan, transactional: boolean): Promise<Attempt> {
+  private async build(plan: LockPlan | undefined, transactional: boolean): Promise<Attempt> {
     const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
     const createMetadataTable = builder.createMetadataTableIfNecessary.bind(builder);
     const executeOperations = builder.executeSchemaSyncOperationsInProperOrder.bind(builder);
@@ -246,9 +259,11 @@ export class SafeSynchronizer {
     let lockWaitMs = 0;
     const prerequisites: string[] = [];
     const wake: string[] = [];
+    const postgres = this.dialect === 'postgres';
     builder.createMetadataTableIfNecessary = async (queryRunner: QueryRunner) => {
       runner = queryRunner;
-      if (transactional) {
+      if (!postgres) return createMetadataTable(queryRunner);
+      if (transactional && plan) {
         // Under REPEATABLE READ or SERIALIZABLE the snapshot would predate the wait and
         // hide the winner's tables; no statement has taken a snapshot yet, so this is allowed.
         await queryRunner.query(READ_COMMITTED_SQL);
@@ -265,6 +280,7 @@ export class SafeSynchronizer {
     };
     builder.executeSchemaSyncOperationsInProperOrder = async () => {
       await executeOperations();
+      if (!postgres) return;
       // The task tables exist now: give them the wake-up trigger and interest table, if missing.
       wake.push(...(await installWake(runner!, wakeTargets(this.dataSource))));
       // Inside the sync's transaction, after its DDL: the record commits with the DDL or not at all.

@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { MigrationRunResult, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../../lib';
-import { findPgError } from '../../lib/pg-codes';
+import { findPgError } from '../../lib/dialects/postgres/codes';
 import { nonIdempotentMigrations } from '../fixtures/migrations';
 
 export interface MigrateWorkerConfig {

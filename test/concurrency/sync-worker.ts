@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { SafeSynchronizer, SyncResult } from '../../lib';
-import { findPgError } from '../../lib/pg-codes';
+import { findPgError } from '../../lib/dialects/postgres/codes';
 import { celeryEntities, fullEntities } from '../fixtures/full-entities';
 
 export interface WorkerConfig {

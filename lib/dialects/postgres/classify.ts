@@ -1,4 +1,4 @@
-import { CatalogUniqueIndex, PgCode, findPgError, isConnectionLost } from '../pg-codes';
+import { CatalogUniqueIndex, PgCode, findPgError, isConnectionLost } from './codes';
 
 const catalogIndexes: ReadonlySet<string> = new Set(Object.values(CatalogUniqueIndex));
 

@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
-import { connectDedicated } from '../connection';
-import { Queryable, rowsOf, runSql } from '../query';
-import { LockHolder, LockTimeoutError } from '../errors';
-import type { Logger } from '../logger';
+import { connectDedicated } from '../../connection';
+import { Queryable, rowsOf, runSql } from '../../query';
+import { LockHolder, LockTimeoutError } from '../../errors';
+import type { Logger } from '../../logger';
 import { isLockTimeout } from './classify';
-import { syncedSchemas } from './prerequisites';
+import type { HeldLock } from '../lock';
+import { syncedSchemas } from '../../sync/prerequisites';
 import {
   SYNC_LOCK_NAMESPACE,
   advisoryXactLockSql,
@@ -18,7 +19,7 @@ import {
   rollbackToSavepointSql,
   savepointSql,
   setLockWaitSettingsSql,
-} from './sql';
+} from '../../sync/sql';
 
 /** A two-int PostgreSQL advisory lock key: `[classid, objid]`. */
 export type LockKey = readonly [number, number];
@@ -81,11 +82,6 @@ export async function acquireTransactionLock(runner: Queryable, plan: LockPlan):
   return waited;
 }
 
-/** A lock held by an open transaction on a connection of its own; `release()` ends both. */
-export interface HeldLock {
-  lockWaitMs: number;
-  release(): Promise<void>;
-}
 
 /**
  * For work that must not run inside one transaction of ours (migrations in
