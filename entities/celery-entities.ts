@@ -3,7 +3,7 @@ import { InvalidOptionError } from '../lib/errors';
 import { describeValue } from '../lib/options';
 import { AbstractTaskMeta } from './abstract-task-meta';
 import { AbstractTaskSetMeta } from './abstract-task-set-meta';
-import { AbstractMySqlTaskMeta, AbstractMySqlTaskSetMeta } from './mysql-task-meta';
+import { AbstractMySqlTaskMeta, AbstractMySqlTaskSetMeta, declareMySqlId } from './mysql-task-meta';
 
 /** Like Celery's `database_table_names`, `database_table_schemas` and its sequence names. */
 export interface CeleryEntityOptions {
@@ -18,13 +18,13 @@ export interface CeleryEntityOptions {
   /** @defaultValue "taskset_id_sequence" */
   groupSequence?: string;
   /**
-   * The column types to use: PostgreSQL's (bytea, timestamp, ids from
-   * sequences) or MySQL/MariaDB's (blob, datetime, AUTO_INCREMENT ids), as
-   * Celery creates its tables on each. On MySQL, `schema` is a database name
-   * and there are no sequences to name.
+   * The column types to use, as Celery creates its tables on each database:
+   * PostgreSQL's (bytea, timestamp, ids from sequences), MySQL's (blob,
+   * datetime, AUTO_INCREMENT ids) or MariaDB's (blob, datetime, ids from
+   * sequences). On MySQL and MariaDB, `schema` is a database name.
    * @defaultValue "postgres"
    */
-  dialect?: 'postgres' | 'mysql';
+  dialect?: 'postgres' | 'mysql' | 'mariadb';
 }
 
 export const CELERY_ENTITY_DEFAULTS = Object.freeze({
@@ -61,7 +61,7 @@ function identifier(option: string, value: unknown, fallback: string): string {
  * pass them to the ResultBackend.
  */
 export function defineCeleryEntities(options?: CeleryEntityOptions & { dialect?: 'postgres' }): { TaskMeta: typeof AbstractTaskMeta; TaskSetMeta: typeof AbstractTaskSetMeta };
-export function defineCeleryEntities(options: CeleryEntityOptions & { dialect: 'mysql' }): { TaskMeta: typeof AbstractMySqlTaskMeta; TaskSetMeta: typeof AbstractMySqlTaskSetMeta };
+export function defineCeleryEntities(options: CeleryEntityOptions & { dialect: 'mysql' | 'mariadb' }): { TaskMeta: typeof AbstractMySqlTaskMeta; TaskSetMeta: typeof AbstractMySqlTaskSetMeta };
 export function defineCeleryEntities(
   options: CeleryEntityOptions = {},
 ): { TaskMeta: typeof AbstractTaskMeta | typeof AbstractMySqlTaskMeta; TaskSetMeta: typeof AbstractTaskSetMeta | typeof AbstractMySqlTaskSetMeta } {
@@ -69,21 +69,29 @@ export function defineCeleryEntities(
   const groupTable = identifier('groupTable', options.groupTable, CELERY_ENTITY_DEFAULTS.groupTable);
   const schema = options.schema === undefined ? undefined : identifier('schema', options.schema, '');
   const dialect: unknown = options.dialect ?? 'postgres';
-  if (dialect === 'mysql') {
-    if (options.taskSequence !== undefined || options.groupSequence !== undefined) {
-      throw new InvalidOptionError(
-        'Options taskSequence and groupSequence were given with dialect "mysql"; Celery draws ids from sequences on PostgreSQL only, ' +
-          'and on MySQL the id column is AUTO_INCREMENT. Leave them out.',
-      );
+  if (dialect === 'mysql' && (options.taskSequence !== undefined || options.groupSequence !== undefined)) {
+    throw new InvalidOptionError(
+      'Options taskSequence and groupSequence were given with dialect "mysql"; MySQL has no sequences, and Celery makes the id column ' +
+        'AUTO_INCREMENT there. Leave them out, or use dialect "mariadb", where Celery draws ids from sequences.',
+    );
+  }
+  if (dialect === 'mysql' || dialect === 'mariadb') {
+    const taskSequence = dialect === 'mysql' ? null : identifier('taskSequence', options.taskSequence, CELERY_ENTITY_DEFAULTS.taskSequence);
+    const groupSequence = dialect === 'mysql' ? null : identifier('groupSequence', options.groupSequence, CELERY_ENTITY_DEFAULTS.groupSequence);
+    class TaskMeta extends AbstractMySqlTaskMeta {
+      static override readonly idSequence = taskSequence;
     }
-    class TaskMeta extends AbstractMySqlTaskMeta {}
-    class TaskSetMeta extends AbstractMySqlTaskSetMeta {}
+    class TaskSetMeta extends AbstractMySqlTaskSetMeta {
+      static override readonly idSequence = groupSequence;
+    }
+    declareMySqlId(TaskMeta, taskSequence);
+    declareMySqlId(TaskSetMeta, groupSequence);
     Entity({ name: taskTable, database: schema })(TaskMeta);
     Entity({ name: groupTable, database: schema })(TaskSetMeta);
     return { TaskMeta, TaskSetMeta };
   }
   if (dialect !== 'postgres') {
-    throw new InvalidOptionError(`Option dialect is ${describeValue(dialect)}; it must be "postgres" or "mysql" (MySQL and MariaDB). Pass one of those, or leave it out.`);
+    throw new InvalidOptionError(`Option dialect is ${describeValue(dialect)}; it must be "postgres", "mysql" or "mariadb". Pass one of those, or leave it out.`);
   }
   const taskSequence = identifier('taskSequence', options.taskSequence, CELERY_ENTITY_DEFAULTS.taskSequence);
   const groupSequence = identifier('groupSequence', options.groupSequence, CELERY_ENTITY_DEFAULTS.groupSequence);

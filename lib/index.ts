@@ -35,6 +35,8 @@ export {
   AbstractMySqlTaskSetMeta,
   MySqlTaskMeta,
   MySqlTaskSetMeta,
+  MariaDbTaskMeta,
+  MariaDbTaskSetMeta,
   defineCeleryEntities,
   CELERY_ENTITY_DEFAULTS,
 } from '../entities';

@@ -12,8 +12,11 @@ import { purgeDeadInterestsSql, registerInterestSql, unregisterInterestSql } fro
 import { withRetry } from './retry';
 import { ResultWaiter } from './result-waiter';
 import * as sql from './sql';
+import * as mysql from '../dialects/mysql/backend-sql';
+import { ResolvedMySqlTables, resolveMySqlTables } from '../dialects/mysql/tables';
+import { MariaDbTaskMeta, MariaDbTaskSetMeta, MySqlTaskMeta, MySqlTaskSetMeta } from '../../entities/mysql-task-meta';
 import { TaskState } from './states';
-import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveEntities, resolveTables } from './tables';
+import { GroupEntityClass, ResolvedTables, TaskEntityClass, firstSeenTableName, resolveEntities, resolveTables } from './tables';
 import { MAX_ID_LENGTH, checkPayloadSize, validateOptionalText, validateRetries, validateState, validateTaskId } from './validate';
 
 /** A task's stored state, as Celery's `AsyncResult` would report it. `T` is the result type you expect; nothing checks it at run time. */
@@ -108,6 +111,7 @@ export class ResultBackend {
   private readonly taskEntity: TaskEntityClass;
   private readonly groupEntity: GroupEntityClass;
   private resolved: ResolvedTables | undefined;
+  private resolvedMySql: ResolvedMySqlTables | undefined;
   private firstSeenReady = false;
   private wakeMode: Promise<WakeMode> | undefined;
   private readonly waiter: ResultWaiter<TaskRow>;
@@ -118,11 +122,11 @@ export class ResultBackend {
   ) {
     this.dialect = dialectOf(dataSource, 'backend');
     this.options = resolveResultBackendOptions(options);
-    ({ task: this.taskEntity, group: this.groupEntity } = resolveEntities(options.entities));
+    ({ task: this.taskEntity, group: this.groupEntity } = resolveEntities(options.entities, defaultEntities(dataSource.options.type)));
     // MySQL has no LISTEN/NOTIFY: waits there poll, batched, at pollIntervalMs.
     const listen = this.options.listen && this.dialect === 'postgres';
     this.waiter = new ResultWaiter<TaskRow>({
-      fetch: (ids) => this.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, ids)),
+      fetch: (ids) => this.readTasks(ids),
       connect: listen ? () => this.connectListener() : null,
       channel: () => this.tables.channel,
       intervalMs: listen ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
@@ -147,6 +151,10 @@ export class ResultBackend {
   /** Stores a task's state and result. Concurrent stores of one id leave one row; a ready state is never overwritten by a non-ready one. */
   async storeResult(taskId: string, result: unknown, state: string, meta: StoreMeta = {}): Promise<StoreOutcome> {
     const params = this.storeParams(taskId, result, state, meta);
+    if (this.dialect === 'mysql') {
+      const ok = (await this.query('store result', mysql.storeSql(this.mysqlTables, params))) as unknown as mysql.MySqlOkPacket;
+      return { applied: mysql.storeApplied(ok) };
+    }
     const inline = (await this.wake()) === 'inline';
     const rows = await this.write('store result', () => sql.storeSql(this.tables, params, inline));
     return { applied: rows.length > 0 };
@@ -176,7 +184,7 @@ export class ResultBackend {
   /** A task's stored state. An unknown id reads as PENDING with everything else null, as in Celery. */
   async getTaskMeta<T = unknown>(taskId: string): Promise<TaskResult<T>> {
     validateTaskId(taskId);
-    const [row] = await this.query<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
+    const [row] = this.dialect === 'mysql' ? (await this.query<MySqlTaskRow>('read task', mysql.selectTaskSql(this.mysqlTables, taskId))).map(fromMySql) : await this.query<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
     return (row ? this.toResult(row) : pending(taskId)) as TaskResult<T>;
   }
 
@@ -195,13 +203,21 @@ export class ResultBackend {
     validateTaskId(groupId, 'group id');
     if (!Array.isArray(taskIds)) throw new InvalidArgumentError(`taskIds is ${describeValue(taskIds)}; it must be an array of task ids. Pass the ids of the group's tasks, in order.`);
     taskIds.forEach((id) => validateTaskId(id));
-    const bytes = checkPayloadSize('group', this.options.codec.encodeGroup(groupId, taskIds), this.options.maxPayloadBytes);
+    const bytes = checkPayloadSize('group', this.options.codec.encodeGroup(groupId, taskIds), this.payloadLimit());
+    if (this.dialect === 'mysql') {
+      await this.query('save group', mysql.saveGroupSql(this.mysqlTables, groupId, bytes!));
+      return;
+    }
     await this.write('save group', () => sql.saveGroupSql(this.tables, groupId, bytes!));
   }
 
   async restoreGroup(groupId: string): Promise<GroupMeta | null> {
     validateTaskId(groupId, 'group id');
-    const [row] = await this.query<{ taskset_id: string; result: Buffer | null; date_done: Date | null }>('restore group', sql.selectGroupSql(this.tables, groupId));
+    type GroupRow = { taskset_id: string; result: Buffer | null; date_done: Date | null };
+    const [row] =
+      this.dialect === 'mysql'
+        ? (await this.query<Omit<GroupRow, 'date_done'> & { date_done: string | null }>('restore group', mysql.selectGroupSql(this.mysqlTables, groupId))).map((r) => ({ ...r, date_done: mysql.parseMySqlUtc(r.date_done) }))
+        : await this.query<GroupRow>('restore group', sql.selectGroupSql(this.tables, groupId));
     if (!row) return null;
     const taskIds = row.result ? this.decode(() => this.options.codec.decodeGroup(row.result!), { kind: 'group', id: groupId, column: 'result' }) : [];
     return { groupId: row.taskset_id, taskIds, dateDone: row.date_done };
@@ -209,7 +225,7 @@ export class ResultBackend {
 
   async deleteGroup(groupId: string): Promise<boolean> {
     validateTaskId(groupId, 'group id');
-    return (await this.affected('delete group', sql.deleteGroupSql(this.tables, groupId))) > 0;
+    return (await this.affected('delete group', this.dialect === 'mysql' ? mysql.deleteGroupSql(this.mysqlTables, groupId) : sql.deleteGroupSql(this.tables, groupId))) > 0;
   }
 
   /** Every member's result, in task order, once all are ready: one query for all, then notifications for the missing ones. */
@@ -234,7 +250,7 @@ export class ResultBackend {
   /** Removes a task's row. Resolves to whether there was one. */
   async forget(taskId: string): Promise<boolean> {
     validateTaskId(taskId);
-    return (await this.affected('forget task', sql.deleteTaskSql(this.tables, taskId))) > 0;
+    return (await this.affected('forget task', this.dialect === 'mysql' ? mysql.deleteTaskSql(this.mysqlTables, taskId) : sql.deleteTaskSql(this.tables, taskId))) > 0;
   }
 
   /**
@@ -249,6 +265,7 @@ export class ResultBackend {
     const olderThan = validateTimeout(options.olderThanMs, 'olderThanMs') ?? this.options.expiresMs;
     const unfinishedOlderThan = validateTimeout(options.unfinishedOlderThanMs, 'unfinishedOlderThanMs') ?? this.options.unfinishedExpiresMs;
     const batch = this.options.cleanupBatchSize;
+    if (this.dialect === 'mysql') return this.cleanupMySql(olderThan, unfinishedOlderThan, batch);
     const t = this.tables;
     const tasks = await this.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThan, batch, true), batch);
     const groups = await this.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThan, batch, false), batch);
@@ -265,6 +282,41 @@ export class ResultBackend {
     await this.waiter.close();
   }
 
+  /** MySQL/MariaDB: the same steps in MySQL's statements. CREATE TABLE IF NOT EXISTS is safe to race there, so no lock. */
+  private async cleanupMySql(olderThan: number, unfinishedOlderThan: number, batch: number): Promise<CleanupOutcome> {
+    const t = this.mysqlTables;
+    const tasks = await this.drain('clean up tasks', () => mysql.deleteExpiredBatchSql(t.task, olderThan, batch, true), batch);
+    const groups = await this.drain('clean up groups', () => mysql.deleteExpiredBatchSql(t.group, olderThan, batch, false), batch);
+    if (!this.firstSeenReady) {
+      await this.query('create the first-seen table', { text: mysql.createFirstSeenSql(t), values: [] });
+      this.firstSeenReady = true;
+    }
+    const unfinishedTasks = await this.drain('clean up abandoned tasks', () => mysql.deleteAbandonedBatchSql(t, unfinishedOlderThan, batch), batch);
+    await this.affected('forget first-seen times', mysql.forgetFirstSeenSql(t));
+    await this.drain('record first-seen times', () => mysql.recordFirstSeenBatchSql(t, batch), batch);
+    this.options.logger.info('cleanup done', { tasks, unfinishedTasks, groups });
+    return { tasks, unfinishedTasks, groups };
+  }
+
+  /** One read for any number of tasks (in chunks of a thousand ids on MySQL). */
+  private async readTasks(ids: readonly string[]): Promise<TaskRow[]> {
+    if (this.dialect !== 'mysql') return this.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, ids));
+    const rows: TaskRow[] = [];
+    for (const q of mysql.selectTasksSql(this.mysqlTables, ids)) rows.push(...(await this.query<MySqlTaskRow>('read tasks', q)).map(fromMySql));
+    return rows;
+  }
+
+  /** BLOB holds 65,535 bytes: on MySQL the column type caps maxPayloadBytes, so a store fails typed before MySQL refuses or cuts it. */
+  private payloadLimit(): number {
+    const limit = this.options.maxPayloadBytes;
+    return this.dialect === 'mysql' ? Math.min(limit, this.mysqlTables.resultLimit) : limit;
+  }
+
+  private get mysqlTables(): ResolvedMySqlTables {
+    this.resolvedMySql ??= resolveMySqlTables(this.dataSource, this.taskEntity, this.groupEntity, firstSeenTableName);
+    return this.resolvedMySql;
+  }
+
   private get tables(): ResolvedTables {
     this.resolved ??= resolveTables(this.dataSource, this.taskEntity, this.groupEntity);
     return this.resolved;
@@ -274,13 +326,15 @@ export class ResultBackend {
     validateTaskId(taskId);
     validateState(state, this.options.customStates);
     if (meta === null || typeof meta !== 'object') throw new InvalidArgumentError(`meta is ${describeValue(meta)}; it must be an object of extended fields. Pass an object, or leave it out.`);
-    const { codec, maxPayloadBytes: limit } = this.options;
+    const { codec } = this.options;
+    const limit = this.payloadLimit();
     const extra = Object.entries(meta.extra ?? {}).map(([property, value]) => {
-      const column = this.tables.extraColumns.get(property);
+      const extraColumns = this.dialect === 'mysql' ? this.mysqlTables.extraColumns : this.tables.extraColumns;
+      const column = extraColumns.get(property);
       if (!column) {
         throw new InvalidArgumentError(
           `extra.${property} names no column of the task entity; only columns a TaskMeta subclass adds can be set here. ` +
-            `Add the column to your entity, or remove the field. Known: ${[...this.tables.extraColumns.keys()].join(', ') || 'none'}.`,
+            `Add the column to your entity, or remove the field. Known: ${[...extraColumns.keys()].join(', ') || 'none'}.`,
         );
       }
       return [column, value] as const;
@@ -449,6 +503,20 @@ export class ResultBackend {
     (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
     return client;
   }
+}
+
+/** A task row as MySQL's statements read it: date_done as UTC text. */
+type MySqlTaskRow = Omit<TaskRow, 'date_done'> & { date_done: string | null };
+
+function fromMySql(row: MySqlTaskRow): TaskRow {
+  return { ...row, date_done: mysql.parseMySqlUtc(row.date_done) };
+}
+
+/** The entities a backend uses when none are given: Celery's tables as Celery makes them on that database. */
+function defaultEntities(type: unknown): { task: TaskEntityClass; group: GroupEntityClass } | undefined {
+  if (type === 'mariadb') return { task: MariaDbTaskMeta as unknown as TaskEntityClass, group: MariaDbTaskSetMeta as unknown as GroupEntityClass };
+  if (type === 'mysql') return { task: MySqlTaskMeta as unknown as TaskEntityClass, group: MySqlTaskSetMeta as unknown as GroupEntityClass };
+  return undefined;
 }
 
 /** The given traceback, or else the error's own stack. */

@@ -28,12 +28,12 @@ export interface ResolvedTables extends BackendTables {
  * JavaScript a misspelt key would otherwise fall back to the default tables
  * without a word, so any other key is refused.
  */
-export function resolveEntities(entities: unknown): { task: TaskEntityClass; group: GroupEntityClass } {
-  if (entities === undefined) return { task: TaskMeta, group: TaskSetMeta };
+export function resolveEntities(entities: unknown, defaults: { task: TaskEntityClass; group: GroupEntityClass } = { task: TaskMeta, group: TaskSetMeta }): { task: TaskEntityClass; group: GroupEntityClass } {
+  if (entities === undefined) return defaults;
   const keys = entities !== null && typeof entities === 'object' ? Object.keys(entities).sort().join(',') : undefined;
   const e = entities as Record<string, TaskEntityClass & GroupEntityClass>;
   if (keys === 'TaskMeta,TaskSetMeta') return { task: e.TaskMeta, group: e.TaskSetMeta };
-  if (keys !== undefined && ['', 'task', 'group', 'group,task'].includes(keys)) return { task: e.task ?? TaskMeta, group: e.group ?? TaskSetMeta };
+  if (keys !== undefined && ['', 'task', 'group', 'group,task'].includes(keys)) return { task: e.task ?? defaults.task, group: e.group ?? defaults.group };
   throw new InvalidOptionError(
     `Option entities is ${keys === undefined ? describeValue(entities) : `an object with the keys ${keys || '(none)'}`}; it must be { task, group } ` +
       'or { TaskMeta, TaskSetMeta } (what defineCeleryEntities() returns), so that the backend knows which tables are yours. ' +

@@ -4,6 +4,7 @@ import { InvalidOptionError, NotInitializedError, SchemaSyncError } from '../err
 import { DialectName, dialectOf } from '../dialects';
 import { SYNC_ERRORS, SyncErrorClassifier } from '../dialects/classify';
 import { SchemaLockPlan, checkLockOptions, planSchemaLock } from '../dialects/schema-lock';
+import { createMySqlSequences, missingSequenceStatements } from '../dialects/mysql/sequences';
 import { MigrationRunResult, SafeMigrator } from '../migrate/safe-migrator';
 import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSynchronizerOptions } from '../options';
 import { LockKey, LockPlan, acquireTransactionLock } from '../dialects/postgres/advisory-lock';
@@ -219,7 +220,10 @@ export class SafeSynchronizer {
   async pendingStatements(): Promise<string[]> {
     if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.pendingStatements');
     const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
-    if (this.dialect !== 'postgres') return (await builder.log()).upQueries.map((q) => q.query);
+    if (this.dialect !== 'postgres') {
+      const sequences = this.dialect === 'mysql' ? await missingSequenceStatements(this.dataSource, this.dataSource) : [];
+      return [...sequences, ...(await builder.log()).upQueries.map((q) => q.query)];
+    }
     const runner = this.dataSource.createQueryRunner();
     let prerequisites: string[];
     try {
@@ -262,7 +266,11 @@ export class SafeSynchronizer {
     const postgres = this.dialect === 'postgres';
     builder.createMetadataTableIfNecessary = async (queryRunner: QueryRunner) => {
       runner = queryRunner;
-      if (!postgres) return createMetadataTable(queryRunner);
+      if (!postgres) {
+        // MariaDB: Celery's sequences, which its own create_all would not add to a table that exists.
+        if (this.dialect === 'mysql') prerequisites.push(...(await createMySqlSequences(queryRunner, this.dataSource)));
+        return createMetadataTable(queryRunner);
+      }
       if (transactional && plan) {
         // Under REPEATABLE READ or SERIALIZABLE the snapshot would predate the wait and
         // hide the winner's tables; no statement has taken a snapshot yet, so this is allowed.
