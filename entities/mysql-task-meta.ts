@@ -24,7 +24,9 @@ export abstract class AbstractMySqlTaskMeta {
   /** Declared by each subclass: AUTO_INCREMENT on MySQL, drawn from idSequence on MariaDB. */
   id!: number;
 
-  @Column({ name: 'task_id', type: 'varchar', length: 155, nullable: true, unique: true })
+  /** The unique key under Celery's name for it (MySQL names it after the column), so a sync onto Celery's table leaves it be. */
+  @Index('task_id', { unique: true })
+  @Column({ name: 'task_id', type: 'varchar', length: 155, nullable: true })
   taskId!: string | null;
 
   @Column({ type: 'varchar', length: 50, nullable: true })
@@ -66,7 +68,8 @@ export abstract class AbstractMySqlTaskSetMeta {
 
   id!: number;
 
-  @Column({ name: 'taskset_id', type: 'varchar', length: 155, nullable: true, unique: true })
+  @Index('taskset_id', { unique: true })
+  @Column({ name: 'taskset_id', type: 'varchar', length: 155, nullable: true })
   tasksetId!: string | null;
 
   @Column({ type: 'blob', nullable: true })

@@ -294,13 +294,17 @@ export class SafeSynchronizer {
       // Inside the sync's transaction, after its DDL: the record commits with the DDL or not at all.
       await recordFingerprint(runner!, this.dataSource, this.metadataHash(), this.fingerprintObjects(), this.options.logger);
     };
+    const planned = this.dialect === 'sqlite' ? (await (this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks).log()).upQueries.map((q) => q.query) : [];
     try {
       await builder.build();
     } catch (error) {
       if (error instanceof AlreadyInSync) return { statements: [], lockWaitMs, inSync: true };
       throw error;
     }
-    const executed = runner ? runner.getMemorySql().upQueries.map((q) => q.query) : [];
+    let executed = runner ? runner.getMemorySql().upQueries.map((q) => q.query) : [];
+    // TypeORM's SQLite runner keeps no record of what build() ran: what the diff
+    // listed just before (one writer per file, so nothing else changed it) is what ran.
+    if (this.dialect === 'sqlite') executed = planned;
     return { statements: [...prerequisites, ...executed, ...wake], lockWaitMs, inSync: false };
   }
 
