@@ -222,9 +222,9 @@ describe('SafeSynchronizer', () => {
       expect(() => new SafeSynchronizer(ds(), { logger: { info() {} } as unknown as Logger })).to.throw(InvalidOptionError, /logger/);
     });
 
-    it('a DataSource that is not PostgreSQL', () => {
-      const maria = new DataSource({ type: 'mariadb', host: '127.0.0.1', username: 'root', database: 'test' });
-      expect(() => new SafeSynchronizer(maria)).to.throw(UnsupportedDriverError, /"mariadb" is not supported/);
+    it('a DataSource whose driver is not supported', () => {
+      const oracle = { options: { type: 'oracle' } } as unknown as DataSource;
+      expect(() => new SafeSynchronizer(oracle)).to.throw(UnsupportedDriverError, /"oracle" is not supported by SafeSynchronizer/);
     });
 
     it('synchronize() on a DataSource that is not initialized', async () => {
