@@ -8,7 +8,7 @@ import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
 import { storeSql } from '../lib/backend/sql';
-import { jsonCodec } from '../lib/backend/codec';
+import { jsonCodec } from '../lib/celery/codec';
 import { createIdSequences } from '../lib';
 import { BenchContext, median, ratio, sideBySide, time, withDb } from './support';
 

@@ -46,10 +46,10 @@ export type { TaskResult, StoreMeta, StoreOutcome, WaitOptions, GroupMeta, Clean
 export type { ResultBackendOptions } from './options';
 export type { TaskEntityClass, GroupEntityClass } from './backend/tables';
 export { RESULT_BACKEND_DEFAULTS } from './options';
-export { jsonCodec } from './backend/codec';
-export { celeryCodec, kombuJson } from './backend/celery-codec';
-export type { ResultCodec } from './backend/codec';
-export { TaskState, READY_STATES } from './backend/states';
+export { jsonCodec } from './celery/codec';
+export { celeryCodec, kombuJson } from './celery/celery-codec';
+export type { ResultCodec } from './celery/codec';
+export { TaskState, READY_STATES } from './celery/states';
 export {
   InvalidArgumentError,
   InvalidTaskIdError,

@@ -1,10 +1,10 @@
 import type { ClientConfig } from 'pg';
 import { InvalidOptionError } from './errors';
 import { ConsoleStyleLogger, LogFields, Logger, silentLogger } from './logger';
-import { ResultCodec, jsonCodec } from './backend/codec';
-import { celeryCodec } from './backend/celery-codec';
-import type { GroupEntityClass, TaskEntityClass } from './backend/tables';
-import { BUILTIN_STATES, MAX_STATE_LENGTH } from './backend/states';
+import { ResultCodec, jsonCodec } from './celery/codec';
+import { celeryCodec } from './celery/celery-codec';
+import type { GroupEntityClass, TaskEntityClass } from '../entities';
+import { BUILTIN_STATES, MAX_STATE_LENGTH } from './celery/states';
 
 /** What the synchronizer and the migrator share: how they wait for the schema lock, and where they log. */
 export interface SchemaLockOptions {

@@ -15,7 +15,7 @@ import * as sql from './sql';
 import * as mysql from '../dialects/mysql/backend-sql';
 import { ResolvedMySqlTables, resolveMySqlTables } from '../dialects/mysql/tables';
 import { MariaDbTaskMeta, MariaDbTaskSetMeta, MySqlTaskMeta, MySqlTaskSetMeta } from '../../entities/mysql-task-meta';
-import { TaskState } from './states';
+import { TaskState } from '../celery/states';
 import { GroupEntityClass, ResolvedTables, TaskEntityClass, firstSeenTableName, resolveEntities, resolveTables } from './tables';
 import { MAX_ID_LENGTH, checkPayloadSize, validateOptionalText, validateRetries, validateState, validateTaskId } from './validate';
 

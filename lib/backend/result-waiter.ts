@@ -3,7 +3,7 @@ import { BackendClosedError, WaitTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { randomUUID } from 'node:crypto';
 import { listenSql } from './sql';
-import { isReadyState } from './states';
+import { isReadyState } from '../celery/states';
 
 /** The row fields the waiter needs to decide readiness; the rest is carried along. */
 export interface ReadyRow {

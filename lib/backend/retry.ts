@@ -1,11 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DatabaseError, ResultBackendError } from '../errors';
 import { PgCode, findPgError, isConnectionLost } from '../dialects/postgres/codes';
+import { MySqlErrno, findMySqlError } from '../dialects/mysql/codes';
+import { isConnectionLost as isMySqlConnectionLost } from '../dialects/mysql/classify';
 
-/** Errors after which the same single statement may simply be sent again. */
+/** Errors after which the same single statement may simply be sent again, on PostgreSQL or MySQL/MariaDB. */
 export function isTransientError(error: unknown): boolean {
   const code = findPgError(error)?.code;
-  return code === PgCode.SERIALIZATION_FAILURE || code === PgCode.DEADLOCK_DETECTED || isConnectionLost(error);
+  if (code === PgCode.SERIALIZATION_FAILURE || code === PgCode.DEADLOCK_DETECTED || isConnectionLost(error)) return true;
+  const errno = findMySqlError(error)?.errno;
+  return errno === MySqlErrno.LOCK_DEADLOCK || errno === MySqlErrno.LOCK_WAIT_TIMEOUT || isMySqlConnectionLost(error);
 }
 
 /**
@@ -19,7 +23,7 @@ export async function withRetry<T>(operation: string, maxRetries: number, baseDe
       return await run();
     } catch (error) {
       if (error instanceof ResultBackendError) throw error;
-      if (!isTransientError(error) || attempt > maxRetries) throw new DatabaseError(operation, findPgError(error)?.code, attempt, error);
+      if (!isTransientError(error) || attempt > maxRetries) throw new DatabaseError(operation, findPgError(error)?.code ?? findMySqlError(error)?.code, attempt, error);
       await sleep(Math.random() * baseDelayMs * 2 ** (attempt - 1));
     }
   }

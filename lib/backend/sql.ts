@@ -4,7 +4,7 @@
  * and written as naive UTC (`now() AT TIME ZONE 'UTC'`), as Celery writes
  * them, whatever the session's TimeZone.
  */
-import { READY_STATES } from './states';
+import { READY_STATES } from '../celery/states';
 import { SqlQuery, quoteIdent } from '../query';
 
 export interface BackendTables {

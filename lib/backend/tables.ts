@@ -5,13 +5,13 @@ import { TaskMeta } from '../../entities/task-meta';
 import { TaskSetMeta } from '../../entities/task-set-meta';
 import { InvalidOptionError, NotInitializedError } from '../errors';
 import { describeValue } from '../options';
-import { schemaOf } from '../sync/prerequisites';
+import { schemaOf } from '../schemas';
 import { qualified } from '../query';
 import type { BackendTables } from './sql';
 import { WakeNames, besideTable, wakeNames } from './wake-sql';
 
-export type TaskEntityClass = abstract new (...args: never[]) => AbstractTaskMeta;
-export type GroupEntityClass = abstract new (...args: never[]) => AbstractTaskSetMeta;
+import type { GroupEntityClass, TaskEntityClass } from '../../entities';
+export type { GroupEntityClass, TaskEntityClass };
 
 export interface ResolvedTables extends BackendTables {
   /** Columns a TaskMeta subclass adds: property name to quoted column name. */

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, InvalidTaskIdError, PayloadTooLargeError, UnknownStateError } from '../errors';
 import { describeValue } from '../options';
-import { BUILTIN_STATES } from './states';
+import { BUILTIN_STATES } from '../celery/states';
 
 /** Celery's width for task_id, name, worker and queue. */
 export const MAX_ID_LENGTH = 155;

@@ -2,7 +2,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
 import { MissingTableError } from '../errors';
 import { Queryable, runSql } from '../query';
-import { schemaOf } from '../sync/prerequisites';
+import { schemaOf } from '../schemas';
 import { createUnderSchemaLock } from '../sync/sequences';
 import { WakeNames, dropWakeStatements, wakeInstalledSql, wakeNames, wakeStatements } from './wake-sql';
 

@@ -9,10 +9,13 @@ import type { Logger } from '../logger';
 import { SafeMigrator, type MigrationRunResult } from '../migrate/safe-migrator';
 import type { MigrationTransactionMode, SyncVerifyMode } from '../options';
 import { qualified, runSql } from '../query';
-import { planLock } from '../dialects/postgres/advisory-lock';
-import { schemaOf } from '../sync/prerequisites';
+import { dialectOf } from '../dialects';
+import { planSchemaLock } from '../dialects/schema-lock';
+import * as mysql from '../dialects/mysql/backend-sql';
+import { AbstractMySqlTaskMeta, AbstractMySqlTaskSetMeta } from '../../entities/mysql-task-meta';
+import { resolveSafeSynchronizerOptions } from '../options';
+import { schemaOf } from '../schemas';
 import { SafeSynchronizer, type SyncResult } from '../sync/safe-synchronizer';
-import { lockHoldersSql } from '../sync/sql';
 import { UsageError } from './load-data-source';
 
 export interface LockOptions {
@@ -46,7 +49,10 @@ export interface Status {
   inSync: boolean;
   pendingStatements: string[];
   pendingMigrations: string[];
-  lockKey: readonly [number, number];
+  /** The PostgreSQL advisory lock key; null on MySQL/MariaDB and SQLite. */
+  lockKey: readonly [number, number] | null;
+  /** The MySQL/MariaDB GET_LOCK name; null on PostgreSQL and SQLite. */
+  lockName: string | null;
   lockHolders: LockHolder[];
   tables: { table: string; states: Record<string, number> }[];
 }
@@ -54,11 +60,22 @@ export interface Status {
 export async function status(ds: DataSource): Promise<Status> {
   const pendingStatements = await new SafeSynchronizer(ds).pendingStatements();
   const pending = await pendingMigrations(ds);
-  const plan = await planLock(ds, undefined, 0);
-  const holders = await runSql<{ pid: number; application_name: string; since: Date | null; state: string | null }>(ds.manager, lockHoldersSql(plan.key));
+  const dialect = dialectOf(ds, 'sync');
+  const plan = await planSchemaLock(ds, dialect, resolveSafeSynchronizerOptions({ lockTimeoutMs: 0 }));
+  const holders = await plan.holders();
   const tables: Status['tables'] = [];
-  for (const target of celeryTargets(ds, AbstractTaskMeta)) {
+  for (const target of celeryTargets(ds, AbstractTaskMeta, AbstractMySqlTaskMeta)) {
     const meta = ds.getMetadata(target);
+    if (dialect === 'mysql') {
+      const table = mysql.qualifiedMySql(meta.database, meta.tableName);
+      const [{ n }] = await runSql<{ n: number | string }>(ds.manager, {
+        text: 'SELECT count(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
+        values: [meta.database ?? null, meta.tableName],
+      });
+      const rows = Number(n) > 0 ? await runSql<{ status: string; count: number }>(ds.manager, mysql.countByStateSql(table)) : [];
+      tables.push({ table, states: Object.fromEntries(rows.map((r) => [r.status, Number(r.count)])) });
+      continue;
+    }
     const table = qualified(schemaOf(ds, meta), meta.tableName);
     // A table the sync has not made yet has no rows to count.
     const [{ exists }] = await runSql<{ exists: boolean }>(ds.manager, { text: 'SELECT to_regclass($1) IS NOT NULL AS exists', values: [table] });
@@ -69,8 +86,9 @@ export async function status(ds: DataSource): Promise<Status> {
     inSync: pendingStatements.length === 0 && pending.length === 0,
     pendingStatements,
     pendingMigrations: pending,
-    lockKey: plan.key,
-    lockHolders: holders.map((h) => ({ pid: h.pid, applicationName: h.application_name, since: h.since, state: h.state })),
+    lockKey: plan.lockKey,
+    lockName: plan.lockName,
+    lockHolders: holders,
     tables,
   };
 }
@@ -79,8 +97,8 @@ export async function cleanup(
   ds: DataSource,
   options: { olderThanMs?: number; unfinishedOlderThanMs?: number; logger: Logger },
 ): Promise<{ task: string; group: string; tasks: number; unfinishedTasks: number; groups: number }> {
-  const [task] = pickOne(celeryTargets(ds, AbstractTaskMeta), 'AbstractTaskMeta');
-  const [group] = pickOne(celeryTargets(ds, AbstractTaskSetMeta), 'AbstractTaskSetMeta');
+  const [task] = pickOne(celeryTargets(ds, AbstractTaskMeta, AbstractMySqlTaskMeta), 'AbstractTaskMeta');
+  const [group] = pickOne(celeryTargets(ds, AbstractTaskSetMeta, AbstractMySqlTaskSetMeta), 'AbstractTaskSetMeta');
   const backend = new ResultBackend(ds, { entities: { task: task as TaskEntityClass, group: group as GroupEntityClass }, listen: false, logger: options.logger });
   try {
     const removed = await backend.cleanup({ olderThanMs: options.olderThanMs, unfinishedOlderThanMs: options.unfinishedOlderThanMs });
@@ -90,9 +108,9 @@ export async function cleanup(
   }
 }
 
-/** The registered entity classes that extend one of the Celery base classes. */
-function celeryTargets(ds: DataSource, base: Function): Function[] {
-  return ds.entityMetadatas.map((m) => m.target).filter((t): t is Function => typeof t === 'function' && t.prototype instanceof base);
+/** The registered entity classes that extend one of the Celery base classes (PostgreSQL's or MySQL's). */
+function celeryTargets(ds: DataSource, ...bases: Function[]): Function[] {
+  return ds.entityMetadatas.map((m) => m.target).filter((t): t is Function => typeof t === 'function' && bases.some((base) => t.prototype instanceof base));
 }
 
 function pickOne(targets: Function[], base: string): [Function] {

@@ -118,9 +118,11 @@ export function program(): Command {
         s.pendingStatements.length ? `Schema: NOT in sync, ${s.pendingStatements.length} statement(s) pending:` : 'Schema: in sync.',
         ...s.pendingStatements.map((x) => `  ${x}`),
         s.pendingMigrations.length ? `Migrations: ${s.pendingMigrations.length} pending: ${s.pendingMigrations.join(', ')}` : 'Migrations: none pending.',
-        s.lockHolders.length
-          ? `Lock [${s.lockKey.join(', ')}]: held by ${s.lockHolders.map((h) => `pid ${h.pid} (${h.applicationName || 'no application_name'}, since ${h.since?.toISOString() ?? '?'})`).join('; ')}`
-          : `Lock [${s.lockKey.join(', ')}]: free.`,
+        s.lockKey === null && s.lockName === null
+          ? 'Lock: none (SQLite).'
+          : s.lockHolders.length
+            ? `Lock ${lockLabel(s)}: held by ${s.lockHolders.map((h) => `${s.lockKey ? 'pid' : 'connection'} ${h.pid} (${h.applicationName || 'no application_name'}, since ${h.since?.toISOString() ?? '?'})`).join('; ')}`
+            : `Lock ${lockLabel(s)}: free.`,
         ...s.tables.map((t) => `${t.table}: ${Object.entries(t.states).map(([k, v]) => `${k} ${v}`).join(', ') || 'no rows'}`),
       ]);
       if (!s.inSync) process.exitCode = ExitCode.NOT_IN_SYNC;
@@ -164,4 +166,8 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`${error instanceof Error ? error.name : 'Error'}: ${message}\n`);
     return exitCodeOf(error);
   }
+}
+
+function lockLabel(s: { lockKey: readonly [number, number] | null; lockName: string | null }): string {
+  return s.lockKey ? `[${s.lockKey.join(', ')}]` : `GET_LOCK('${s.lockName}')`;
 }

@@ -1,15 +1,17 @@
 import type { DataSource } from 'typeorm';
-import { InvalidOptionError } from '../errors';
+import { InvalidOptionError, LockHolder } from '../errors';
 import type { Logger } from '../logger';
 import type { ResolvedSchemaLockOptions } from '../options';
 import type { DialectName } from '.';
 import type { HeldLock, LockIdentity } from './lock';
-import { LockPlan, holdLockOnOwnConnection, planLock } from './postgres/advisory-lock';
-import { holdGetLock, planGetLock } from './mysql/get-lock';
+import { LockPlan, findHolders, holdLockOnOwnConnection, planLock } from './postgres/advisory-lock';
+import { findGetLockHolders, holdGetLock, planGetLock } from './mysql/get-lock';
 
 /** One lock strategy per dialect, behind one shape: plan the lock, then hold it on a connection of its own. */
 export interface SchemaLockPlan extends LockIdentity {
   hold(logger: Logger): Promise<HeldLock>;
+  /** Who holds the lock right now (for `typeorm-result-backend status`). */
+  holders(): Promise<LockHolder[]>;
   /** PostgreSQL's plan, for the synchronizer's in-transaction lock; undefined elsewhere. */
   advisory?: LockPlan;
 }
@@ -39,13 +41,19 @@ export async function planSchemaLock(dataSource: DataSource, dialect: DialectNam
   switch (dialect) {
     case 'postgres': {
       const plan = await planLock(dataSource, options.lockKey, options.lockTimeoutMs);
-      return { lockKey: plan.key, lockName: null, advisory: plan, hold: (logger) => holdLockOnOwnConnection(dataSource, plan, logger) };
+      return {
+        lockKey: plan.key,
+        lockName: null,
+        advisory: plan,
+        hold: (logger) => holdLockOnOwnConnection(dataSource, plan, logger),
+        holders: () => findHolders(dataSource, plan.key),
+      };
     }
     case 'mysql': {
       const plan = await planGetLock(dataSource, options.lockName, options.lockTimeoutMs);
-      return { lockKey: null, lockName: plan.name, hold: (logger) => holdGetLock(dataSource, plan, logger) };
+      return { lockKey: null, lockName: plan.name, hold: (logger) => holdGetLock(dataSource, plan, logger), holders: () => findGetLockHolders(dataSource, plan.name) };
     }
     case 'sqlite':
-      return { lockKey: null, lockName: null, hold: async () => ({ lockWaitMs: 0, release: async () => undefined }) };
+      return { lockKey: null, lockName: null, hold: async () => ({ lockWaitMs: 0, release: async () => undefined }), holders: async () => [] };
   }
 }

@@ -4,7 +4,8 @@ import type { Logger } from '../logger';
 import { PgCode, findPgError } from '../dialects/postgres/codes';
 import { Queryable, runSql } from '../query';
 import { FingerprintObjects, checkFingerprintSql, createFingerprintTableSql, fingerprintTableExistsSql, pruneFingerprintsSql, recordFingerprintSql } from './fingerprint-sql';
-import { entitySequences, schemaOf, syncedSchemas } from './prerequisites';
+import { entitySequences } from './prerequisites';
+import { schemaOf, syncedSchemas } from '../schemas';
 import { releaseSavepointSql, rollbackToSavepointSql, savepointSql } from './sql';
 
 /** Bumped whenever what the fingerprint covers changes, so an older record never matches. */

@@ -1,4 +1,5 @@
-import type { DataSource, EntityMetadata, QueryRunner } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
+import { schemaOf, syncedSchemas } from '../schemas';
 import type { Logger } from '../logger';
 import { isRetryableSyncError } from '../dialects/postgres/classify';
 import { Queryable, runSql } from '../query';
@@ -21,20 +22,6 @@ import {
  */
 export interface SequencedEntityClass {
   readonly idSequence?: string;
-}
-
-export function schemaOf(dataSource: DataSource, metadata: EntityMetadata): string {
-  return metadata.schema ?? dataSource.driver.schema ?? 'public';
-}
-
-/** The schemas the entities live in: what the lock key is derived from. */
-export function syncedSchemas(dataSource: DataSource): string[] {
-  const schemas = new Set<string>();
-  for (const metadata of dataSource.entityMetadatas) {
-    if (metadata.synchronize) schemas.add(schemaOf(dataSource, metadata));
-  }
-  if (schemas.size === 0) schemas.add(dataSource.driver.schema ?? 'public');
-  return [...schemas].sort();
 }
 
 export function entitySequences(dataSource: DataSource): { schema: string; name: string }[] {

@@ -18,7 +18,7 @@
  * status column must not make 'success' or 'SUCCESS ' a ready state.
  */
 import type { StoreParams } from '../../backend/sql';
-import { READY_STATES, isReadyState } from '../../backend/states';
+import { READY_STATES, isReadyState } from '../../celery/states';
 import type { SqlQuery } from '../../query';
 
 export interface MySqlBackendTables {
@@ -47,9 +47,11 @@ export function qualifiedMySql(schema: string | undefined, name: string): string
 
 /**
  * Full microseconds; the column decides what it keeps. On Celery's DATETIME
- * (no fractional part) MariaDB truncates to the second and MySQL rounds to the
- * nearest one (truncates under TIME_TRUNCATE_FRACTIONAL), exactly as it does
- * for the microsecond datetimes Celery itself sends, so a row reads the same
+ * (no fractional part) MariaDB truncates to the second (checked: .999999 is
+ * stored as :00), and MySQL, by its manual, rounds to the nearest second
+ * unless sql_mode has TIME_TRUNCATE_FRACTIONAL, so a MySQL date_done may lie
+ * up to half a second ahead. Either way the server treats our value exactly
+ * as the microsecond datetimes Celery itself sends, so a row reads the same
  * whoever wrote it; a DATETIME(6) column keeps the microseconds.
  */
 const UTC_NOW = 'UTC_TIMESTAMP(6)';
@@ -103,11 +105,13 @@ export function parseMySqlUtc(value: string | Buffer | null | undefined): Date |
 
 /**
  * One statement: `INSERT ... ON DUPLICATE KEY UPDATE` on the unique task_id
- * (so concurrent stores of one id never collide), with the id left to
- * AUTO_INCREMENT as in Celery's MySQL schema, and a ready state never
- * overwritten by a non-ready one. Extended columns keep their stored value
- * when a later write gives NULL; result, traceback, date_done and the columns
- * of a TaskMeta subclass take the new write's values, as on PostgreSQL.
+ * (so concurrent stores of one id never collide), and a ready state never
+ * overwritten by a non-ready one. The id is left to AUTO_INCREMENT where the
+ * table has it (Celery on MySQL), or drawn with NEXTVAL from Celery's
+ * `task_id_sequence` (Celery on MariaDB 10.3+, whose `id` is a plain int).
+ * Extended columns keep their stored value when a later write gives NULL;
+ * result, traceback, date_done and the columns of a TaskMeta subclass take
+ * the new write's values, as on PostgreSQL.
  *
  * Precedence. Whether the new state is ready is known here, so the SQL has
  * two shapes. A ready write applies unconditionally (ready over anything,
@@ -119,28 +123,34 @@ export function parseMySqlUtc(value: string | Buffer | null | undefined): Date |
  *
  * New values are read with `VALUES(col)`: MariaDB (10.11 included) has no
  * `INSERT ... AS new` row alias (a syntax error, checked), and MySQL 8.0.20+
- * still runs VALUES() (deprecated there, with warning 1287, not removed).
+ * still runs VALUES(), deprecated there with warning 1287 (by its manual;
+ * not run here).
  *
  * Applied or dropped. The OK packet answers, in this one statement, through
- * its insertId; read it with {@link storeApplied}. An applied update runs
- * `id = LAST_INSERT_ID(id)`, which sends the row's id to the client as
- * insertId even when no value changed; a fresh insert sends its new
- * AUTO_INCREMENT id; a write dropped by precedence leaves every column as it
- * was and never calls LAST_INSERT_ID(expr), so insertId is 0 (the server
- * computes it per statement; an earlier LAST_INSERT_ID of the session does not
- * leak in). affectedRows cannot tell: with mysql2's default CLIENT_FOUND_ROWS
- * an identical rewrite and a dropped write both report 1 (0 and 0 without it).
+ * its insertId; read it with {@link storeApplied}. A fresh insert sends its
+ * new id (the AUTO_INCREMENT value, or the NEXTVAL, which the VALUES row
+ * passes through LAST_INSERT_ID(expr) since no AUTO_INCREMENT value is made).
+ * An applied update runs `id = LAST_INSERT_ID(id)`, which sends the row's id
+ * even when no value changed. A write dropped by precedence leaves every
+ * column as it was and runs LAST_INSERT_ID(0), so insertId is 0 (on a
+ * sequence table the VALUES row has already set it to the NEXTVAL drawn for
+ * the insert that did not happen; an earlier LAST_INSERT_ID of the session
+ * never leaks in, the server computes insertId per statement). affectedRows
+ * cannot tell: with mysql2's default CLIENT_FOUND_ROWS an identical rewrite
+ * and a dropped write both report 1 (0 and 0 without it).
  *
- * Limits, both of Celery's schema kept: the id must be AUTO_INCREMENT (ids of
- * 1 up), and the task table must have no triggers. MariaDB forgets a
- * LAST_INSERT_ID(expr) made before a trigger ran, so with any UPDATE trigger
- * an identical rewrite reads as dropped, and with a BEFORE UPDATE trigger that
- * changes the row a dropped write reads as applied. For such tables use
- * {@link lockStoredStatusSql} and {@link storeWouldApply} in a transaction.
+ * Two conditions, both true of Celery's schemas: ids are 1 and up, and the
+ * task table has no triggers. On MariaDB, once a trigger of the table has run
+ * in the statement, the statement's LAST_INSERT_ID(expr) no longer reaches
+ * the OK packet (observed with a no-op AFTER UPDATE and a no-op BEFORE UPDATE
+ * trigger): an identical rewrite then reads as dropped, and under a BEFORE
+ * UPDATE trigger that changes the row a dropped write reads as applied. For
+ * such tables use {@link lockStoredStatusSql} and {@link storeWouldApply} in
+ * a transaction.
  *
- * Like PostgreSQL's nextval, the INSERT draws an AUTO_INCREMENT value even
- * when it ends as an update (InnoDB does not give it back): ids grow by one
- * per store, not per task.
+ * Like PostgreSQL's nextval, the INSERT draws an id even when it ends as an
+ * update (neither InnoDB's AUTO_INCREMENT nor a sequence gives it back): ids
+ * grow by one per store, not per task.
  *
  * The columns of a TaskMeta subclass (`p.extra`) must come backtick-quoted
  * (see {@link quoteMySqlIdent}); anything else is refused, never inlined.
@@ -180,17 +190,17 @@ ON DUPLICATE KEY UPDATE
 /** The fields of mysql2's OK packet (ResultSetHeader) that {@link storeApplied} reads. */
 export interface MySqlOkPacket {
   affectedRows: number;
-  /** A string when it exceeds 2^53, or under bigNumberStrings for BIGINT ids. */
+  /** mysql2 gives a string for a value beyond 2^53 (a BIGINT id). */
   insertId: number | string;
 }
 
 /**
  * Whether the write of {@link storeSql} was applied (inserted, or updated,
  * identical values included) or dropped by precedence: a non-zero insertId.
- * Sound because insertId is the new AUTO_INCREMENT id of an insert (ids start
- * at 1), the row's own id on an applied update (the statement's
- * LAST_INSERT_ID(id)), and 0 otherwise; see storeSql for why affectedRows
- * cannot tell and for the trigger caveat.
+ * Sound because insertId is the new id of an insert (ids start at 1), the
+ * row's own id on an applied update (the statement's LAST_INSERT_ID(id)), and
+ * 0 on a dropped one (its LAST_INSERT_ID(0)); see storeSql for why
+ * affectedRows cannot tell and for the trigger caveat.
  */
 export function storeApplied(ok: MySqlOkPacket): boolean {
   if (ok === null || typeof ok !== 'object' || !('insertId' in ok)) throw new TypeError('storeApplied takes the OK packet (ResultSetHeader) of the store statement');
@@ -339,13 +349,15 @@ LIMIT ?`,
 
 /**
  * Forgets the ages of tasks that finished or were removed since: an
- * anti-join, as a multi-table DELETE (a single-table DELETE cannot take an
- * alias on MariaDB to correlate on).
+ * anti-join, as a multi-table DELETE. The table deleted from is named, not
+ * aliased: MariaDB resolves an alias in a multi-table DELETE's target list
+ * against the connection's current database, and fails with "No database
+ * selected" (1046) on a connection that has none.
  */
 export function forgetFirstSeenSql(t: MySqlBackendTables): SqlQuery {
   return {
-    text: `DELETE s FROM ${t.firstSeen} s
-LEFT JOIN ${t.task} m ON m.task_id = s.task_id AND ${isNotReady('m.status')}
+    text: `DELETE ${t.firstSeen} FROM ${t.firstSeen}
+LEFT JOIN ${t.task} m ON m.task_id = ${t.firstSeen}.task_id AND ${isNotReady('m.status')}
 WHERE m.id IS NULL`,
     values: [],
   };
@@ -353,23 +365,27 @@ WHERE m.id IS NULL`,
 
 /**
  * Deletes up to `batch` rows still unfinished longer than the horizon after
- * cleanup first saw them. A multi-table DELETE takes no LIMIT, so the batch is
- * chosen in a derived table with LIMIT (materialised before the delete, which
- * is what lets it read the table being deleted from) and joined back by id.
- * The outer DELETE tests the status again on the row as it is now, under its
- * lock: a task that finished after the batch was chosen is kept.
+ * cleanup first saw them. A multi-table DELETE takes no LIMIT, and MySQL
+ * refuses a LIMIT in an IN subquery, so the batch is chosen in a derived
+ * table with LIMIT (materialised before the delete, which is what lets it
+ * read the table being deleted from) and joined back by primary key: the plan
+ * drives from the chosen ids, where `id IN (SELECT id FROM (...))` would scan
+ * the task table with a dependent subquery per row. The outer DELETE tests the
+ * status again on the row as it is now, under its lock: a task that finished
+ * after the batch was chosen is kept. The target is named, not aliased (see
+ * forgetFirstSeenSql).
  */
 export function deleteAbandonedBatchSql(t: MySqlBackendTables, olderThanMs: number, batch: number): SqlQuery {
   const cut = cutoff(olderThanMs);
   return {
-    text: `DELETE m FROM ${t.task} m
+    text: `DELETE ${t.task} FROM ${t.task}
 JOIN (
   SELECT c.id FROM ${t.task} c JOIN ${t.firstSeen} s ON s.task_id = c.task_id
   WHERE s.first_seen < ${cut.sql} AND ${isNotReady('c.status')}
   ORDER BY c.id
   LIMIT ?
-) chosen ON chosen.id = m.id
-WHERE ${isNotReady('m.status')}`,
+) chosen ON chosen.id = ${t.task}.id
+WHERE ${isNotReady(`${t.task}.status`)}`,
     values: [...cut.values, batch],
   };
 }

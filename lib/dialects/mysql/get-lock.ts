@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { LockHolder, LockTimeoutError } from '../../errors';
 import type { Logger } from '../../logger';
-import { syncedSchemas } from '../../sync/prerequisites';
+import { syncedSchemas } from '../../schemas';
 import type { HeldLock } from '../lock';
 import { MySqlConnection, connectMySqlDedicated } from './connection';
 import { CURRENT_DATABASE_SQL, getLockSql, lockHolderSql, releaseLockSql } from './lock-sql';
@@ -29,8 +29,11 @@ async function rows<T>(connection: MySqlConnection, query: { text: string; value
   return result as T[];
 }
 
-async function findHolders(connection: MySqlConnection, name: string): Promise<LockHolder[]> {
-  const found = await rows<{ id: number; user: string; host: string; command: string; time: number; state: string | null }>(connection, lockHolderSql(name));
+/** Who holds the lock now, from any connection (a dedicated one, or the DataSource's). */
+export async function findGetLockHolders(connection: MySqlConnection | DataSource, name: string): Promise<LockHolder[]> {
+  const q = lockHolderSql(name);
+  type Row = { id: number; user: string; host: string; command: string; time: number; state: string | null };
+  const found = 'manager' in connection ? ((await connection.query(q.text, q.values)) as Row[]) : await rows<Row>(connection, q);
   return found.map((p) => ({
     pid: Number(p.id),
     applicationName: `${p.user}@${p.host}`,
@@ -50,7 +53,7 @@ export async function holdGetLock(dataSource: DataSource, plan: GetLockPlan, log
   try {
     const started = performance.now();
     const [row] = await rows<{ locked: number | null }>(connection, getLockSql(plan.name, plan.timeoutMs));
-    if (Number(row?.locked) !== 1) throw new LockTimeoutError({ name: plan.name }, plan.timeoutMs, await findHolders(connection, plan.name), undefined);
+    if (Number(row?.locked) !== 1) throw new LockTimeoutError({ name: plan.name }, plan.timeoutMs, await findGetLockHolders(connection, plan.name), undefined);
     const lockWaitMs = performance.now() - started;
     return {
       lockWaitMs,

@@ -6,7 +6,7 @@ import { LockHolder, LockTimeoutError } from '../../errors';
 import type { Logger } from '../../logger';
 import { isLockTimeout } from './classify';
 import type { HeldLock } from '../lock';
-import { syncedSchemas } from '../../sync/prerequisites';
+import { syncedSchemas } from '../../schemas';
 import {
   SYNC_LOCK_NAMESPACE,
   advisoryXactLockSql,
@@ -54,7 +54,7 @@ export async function planLock(dataSource: DataSource, override: LockKey | undef
   }
 }
 
-async function findHolders(runner: Queryable, key: LockKey): Promise<LockHolder[]> {
+export async function findHolders(runner: Queryable, key: LockKey): Promise<LockHolder[]> {
   const rows = await runSql<{ pid: number; application_name: string; since: Date | null; state: string | null }>(runner, lockHoldersSql(key));
   return rows.map((r) => ({ pid: r.pid, applicationName: r.application_name, since: r.since, state: r.state }));
 }

@@ -1,5 +1,5 @@
 import { ResultDecodeError, UnencodableResultError } from '../errors';
-import { CeleryGroupResult, decodePickle } from '../celery/pickle';
+import { CeleryGroupResult, decodePickle } from './pickle';
 
 /**
  * Turns values into the bytes of the bytea columns and back. The default is

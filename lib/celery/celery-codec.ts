@@ -1,4 +1,4 @@
-import { CeleryAsyncResult, CeleryGroupResult, encodePickle, tuple } from '../celery/pickle';
+import { CeleryAsyncResult, CeleryGroupResult, encodePickle, tuple } from './pickle';
 import { ResultCodec, assertJsonEncodable, decodeStored, decodeStoredGroup } from './codec';
 
 /**
