@@ -15,6 +15,7 @@ import { storeThroughput } from './store-throughput';
 import { BenchContext, BenchRow } from './support';
 import { wakeLatency } from './wake-latency';
 import { warmStart } from './warm-start';
+import { mysqlStore } from './mysql-store';
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   warm: warmStart,
@@ -23,6 +24,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   wake: wakeLatency,
   join: joinGroup,
   cleanup,
+  mysql: mysqlStore,
 };
 
 function table(rows: readonly BenchRow[]): string {

@@ -10,7 +10,7 @@ import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
 import { storeSql } from '../lib/backend/sql';
 import { jsonCodec } from '../lib/celery/codec';
 import { createIdSequences } from '../lib';
-import { BenchContext, median, ratio, sideBySide, time, withDb } from './support';
+import { BenchContext, drive, median, ratio, sideBySide, withDb } from './support';
 
 const TABLES = {
   task: '"public"."celery_taskmeta"',
@@ -29,18 +29,6 @@ function rawStore(taskId: string, value: number, notify: boolean) {
   );
 }
 
-/** Runs `total` stores over `concurrency` loops; resolves to stores per second. */
-async function drive(total: number, concurrency: number, store: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  const ms = await time(() =>
-    Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        for (let i = next++; i < total; i = next++) await store(i);
-      }),
-    ),
-  );
-  return total / (ms / 1000);
-}
 
 export async function storeThroughput(ctx: BenchContext): Promise<void> {
   const levels = ctx.smoke ? [1, 4] : [1, 4, 16, 64];

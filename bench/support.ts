@@ -68,3 +68,16 @@ export async function sideBySide(rounds: number, ours: () => Promise<number>, ba
   }
   return { ours: a, baseline: b };
 }
+
+/** Runs `total` operations over `concurrency` loops; resolves to operations per second. */
+export async function drive(total: number, concurrency: number, operation: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const elapsed = await time(() =>
+    Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < total; i = next++) await operation(i);
+      }),
+    ),
+  );
+  return total / (elapsed / 1000);
+}

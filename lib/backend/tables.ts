@@ -43,7 +43,7 @@ export function resolveEntities(entities: unknown, defaults: { task: TaskEntityC
 
 const BASE_TASK_PROPERTIES = new Set(['id', 'taskId', 'status', 'result', 'dateDone', 'traceback', 'name', 'args', 'kwargs', 'worker', 'retries', 'queue']);
 
-function metadataFor(dataSource: DataSource, target: Function, base: Function, role: string): EntityMetadata {
+export function metadataFor(dataSource: DataSource, target: Function, base: Function, role: string): EntityMetadata {
   if (typeof target !== 'function' || !(target.prototype instanceof base)) {
     throw new InvalidOptionError(
       `entities.${role} is ${typeof target === 'function' ? `class ${target.name}` : String(target)}, which does not extend ${base.name}; ` +

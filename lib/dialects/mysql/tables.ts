@@ -1,6 +1,7 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { AbstractMySqlTaskMeta, AbstractMySqlTaskSetMeta } from '../../../entities/mysql-task-meta';
-import { InvalidOptionError, NotInitializedError } from '../../errors';
+import { InvalidOptionError } from '../../errors';
+import { metadataFor as metadataOf } from '../../backend/tables';
 import { MySqlBackendTables, qualifiedMySql, quoteMySqlIdent } from './backend-sql';
 
 const BASE_TASK_PROPERTIES = new Set(['id', 'taskId', 'status', 'result', 'dateDone', 'traceback', 'name', 'args', 'kwargs', 'worker', 'retries', 'queue']);
@@ -15,22 +16,18 @@ export interface ResolvedMySqlTables extends MySqlBackendTables {
   resultLimit: number;
 }
 
+/** Quoted table and sequence names from the entity metadata, `database`.`table` where the entity names a database. */
+/** As on PostgreSQL, but naming the MySQL entities when a class of the wrong family is given. */
 function metadataFor(dataSource: DataSource, target: Function, base: Function, role: string): EntityMetadata {
-  if (typeof target !== 'function' || !(target.prototype instanceof base)) {
+  if (typeof target === 'function' && !(target.prototype instanceof base)) {
     throw new InvalidOptionError(
-      `entities.${role} is ${typeof target === 'function' ? `class ${target.name}` : String(target)}, which does not extend ${base.name}; ` +
-        `on MySQL and MariaDB the backend reads and writes Celery's columns as ${base.name} defines them. ` +
-        `Use MySqlTaskMeta/MySqlTaskSetMeta (MySQL), MariaDbTaskMeta/MariaDbTaskSetMeta (MariaDB), or defineCeleryEntities({ dialect }).`,
+      `entities.${role} is class ${target.name}, which does not extend ${base.name}; on MySQL and MariaDB the backend reads and writes Celery's columns as ${base.name} defines them. ` +
+        'Use MySqlTaskMeta/MySqlTaskSetMeta (MySQL), MariaDbTaskMeta/MariaDbTaskSetMeta (MariaDB), or defineCeleryEntities({ dialect }).',
     );
   }
-  if (!dataSource.isInitialized) throw new NotInitializedError('The ResultBackend');
-  if (!dataSource.hasMetadata(target)) {
-    throw new InvalidOptionError(`entities.${role} is class ${target.name}, which the DataSource does not know. Add it to the DataSource's entities option, so that its table exists and its metadata is built.`);
-  }
-  return dataSource.getMetadata(target);
+  return metadataOf(dataSource, target, base, role);
 }
 
-/** Quoted table and sequence names from the entity metadata, `database`.`table` where the entity names a database. */
 export function resolveMySqlTables(dataSource: DataSource, task: Function, group: Function, firstSeenName: (taskTable: string) => string): ResolvedMySqlTables {
   const taskMeta = metadataFor(dataSource, task, AbstractMySqlTaskMeta, 'task');
   const groupMeta = metadataFor(dataSource, group, AbstractMySqlTaskSetMeta, 'group');
