@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withFreshDatabase } from '../support/database';
+import { mysqlUnavailable, withFreshMySqlDatabase } from '../support/mariadb';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -70,11 +71,20 @@ describe('The README', function () {
   });
 
   snippets.forEach((snippet, i) => {
-    it(`runs snippet ${i + 1} (under "${snippet.heading}") as written`, async () => {
-      await withFreshDatabase(`readme_${i}`, async ({ url }) => {
+    // Snippets under a MySQL heading get a fresh MariaDB database as MYSQL_URL as well.
+    const mysql = /MySQL/.test(snippet.heading);
+    it(`runs snippet ${i + 1} (under "${snippet.heading}") as written`, async function () {
+      const missing = mysql ? await mysqlUnavailable() : null;
+      if (missing) {
+        if (process.env.TRB_REQUIRE_MYSQL === '1') throw new Error(`TRB_REQUIRE_MYSQL=1, but ${missing}`);
+        console.warn(`    SKIPPED (a MySQL snippet): ${missing}`);
+        this.skip();
+      }
+      const withMySql = <T>(fn: (url: string | undefined) => Promise<T>) => (mysql ? withFreshMySqlDatabase(`readme_${i}`, (m) => fn(m.url)) : fn(undefined));
+      await withMySql((mysqlUrl) => withFreshDatabase(`readme_${i}`, async ({ url }) => {
         try {
           execFileSync(process.execPath, [join(dir, 'out', `snippet-${i}.mjs`)], {
-            env: { ...process.env, DATABASE_URL: url },
+            env: { ...process.env, DATABASE_URL: url, ...(mysqlUrl ? { MYSQL_URL: mysqlUrl } : {}) },
             encoding: 'utf8',
             timeout: 60_000,
             stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,7 +93,7 @@ describe('The README', function () {
           const e = error as { stdout?: string; stderr?: string; message: string };
           throw new Error(`snippet ${i + 1} failed:\n${snippet.code}\n--- stderr:\n${e.stderr ?? ''}\n--- stdout:\n${e.stdout ?? ''}`);
         }
-      });
+      }));
     });
   });
 });
