@@ -6,7 +6,7 @@
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
-import { selectTasksSql } from '../lib/backend/sql';
+import { selectTasksSql } from '../lib/dialects/postgres/backend-sql';
 import { BenchContext, median, ms, percentile, ratio, sideBySide, time, withDb } from './support';
 
 const TABLES = { task: '"public"."celery_taskmeta"' } as Parameters<typeof selectTasksSql>[0];

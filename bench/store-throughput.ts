@@ -7,7 +7,7 @@
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
-import { storeSql } from '../lib/backend/sql';
+import { storeSql } from '../lib/dialects/postgres/backend-sql';
 import { jsonCodec } from '../lib/celery/codec';
 import { createIdSequences } from '../lib';
 import { BenchContext, drive, median, ratio, sideBySide, withDb } from './support';

@@ -8,8 +8,8 @@ export type { SyncResult, SafeInitializeOptions } from './sync/safe-synchronizer
 export { SafeMigrator } from './migrate/safe-migrator';
 export type { MigrationRunResult } from './migrate/safe-migrator';
 export type { LockKey } from './dialects/postgres/advisory-lock';
-export { createIdSequences, dropIdSequences } from './sync/sequences';
-export { createWakeTriggers, dropWakeTriggers } from './backend/wake';
+export { createIdSequences, dropIdSequences } from './dialects/postgres/sequences';
+export { createWakeTriggers, dropWakeTriggers } from './dialects/postgres/wake';
 export type { SafeSynchronizerOptions, SafeMigratorOptions, SchemaLockOptions, MigrationTransactionMode, SyncVerifyMode } from './options';
 export { SAFE_SYNCHRONIZER_DEFAULTS } from './options';
 export {

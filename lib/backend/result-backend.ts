@@ -1,22 +1,16 @@
-import type { Client } from 'pg';
 import type { DataSource } from 'typeorm';
-import { connectDedicated } from '../connection';
-import { DatabaseError, DecodeLocation, GroupNotFoundError, InvalidArgumentError, MissingTableError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError } from '../errors';
-import { DialectName, dialectOf } from '../dialects';
-import { ResolvedResultBackendOptions, ResultBackendOptions, SAFE_SYNCHRONIZER_DEFAULTS, describeValue, resolveResultBackendOptions } from '../options';
-import { PgCode, findPgError } from '../dialects/postgres/codes';
+import { DecodeLocation, GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError } from '../errors';
+import { dialectOf } from '../dialects';
+import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
 import type { SqlQuery } from '../query';
-import { ensureBackendTable, ensureSequences } from '../sync/sequences';
-import { ensureWake, isWakeInstalled } from './wake';
-import { purgeDeadInterestsSql, registerInterestSql, unregisterInterestSql } from './wake-sql';
 import { withRetry } from './retry';
 import { ResultWaiter } from './result-waiter';
-import * as sql from './sql';
-import * as mysql from '../dialects/mysql/backend-sql';
-import { ResolvedMySqlTables, resolveMySqlTables } from '../dialects/mysql/tables';
+import { MySqlStore } from '../dialects/mysql/store';
+import { PostgresStore } from '../dialects/postgres/store';
 import { MariaDbTaskMeta, MariaDbTaskSetMeta, MySqlTaskMeta, MySqlTaskSetMeta } from '../../entities/mysql-task-meta';
 import { TaskState } from '../celery/states';
-import { GroupEntityClass, ResolvedTables, TaskEntityClass, firstSeenTableName, resolveEntities, resolveTables } from './tables';
+import type { ResultStore, StatementRunner, StoreParams, TaskRow } from './store';
+import { GroupEntityClass, TaskEntityClass, resolveEntities } from './tables';
 import { MAX_ID_LENGTH, checkPayloadSize, validateOptionalText, validateRetries, validateState, validateTaskId } from './validate';
 
 /** A task's stored state, as Celery's `AsyncResult` would report it. `T` is the result type you expect; nothing checks it at run time. */
@@ -85,79 +79,44 @@ export interface CleanupOutcome {
   groups: number;
 }
 
-type WakeMode = 'trigger' | 'inline';
-
-interface TaskRow {
-  task_id: string;
-  status: string | null;
-  result: Buffer | null;
-  date_done: Date | null;
-  traceback: string | null;
-  name: string | null;
-  args: Buffer | null;
-  kwargs: Buffer | null;
-  worker: string | null;
-  retries: number | null;
-  queue: string | null;
-}
-
 /**
  * Stores, reads, waits for, groups, forgets and expires task results in
  * Celery's tables, safely under concurrency. Every write is one statement.
  */
 export class ResultBackend {
   private readonly options: ResolvedResultBackendOptions;
-  private readonly dialect: DialectName;
-  private readonly taskEntity: TaskEntityClass;
-  private readonly groupEntity: GroupEntityClass;
-  private resolved: ResolvedTables | undefined;
-  private resolvedMySql: ResolvedMySqlTables | undefined;
-  private firstSeenReady = false;
-  private wakeMode: Promise<WakeMode> | undefined;
+  /** The statements of this database: PostgreSQL's, or MySQL's and MariaDB's. */
+  private readonly store: ResultStore;
   private readonly waiter: ResultWaiter<TaskRow>;
 
   constructor(
     private readonly dataSource: DataSource,
     options: ResultBackendOptions<TaskEntityClass, GroupEntityClass> = {},
   ) {
-    this.dialect = dialectOf(dataSource, 'backend');
+    const dialect = dialectOf(dataSource, 'backend');
     this.options = resolveResultBackendOptions(options);
-    ({ task: this.taskEntity, group: this.groupEntity } = resolveEntities(options.entities, defaultEntities(dataSource.options.type)));
-    // MySQL has no LISTEN/NOTIFY: waits there poll, batched, at pollIntervalMs.
-    const listen = this.options.listen && this.dialect === 'postgres';
+    const { task, group } = resolveEntities(options.entities, defaultEntities(dataSource.options.type));
+    const { logger, listen, listenConnection } = this.options;
+    const run = this.statementRunner();
+    this.store = dialect === 'mysql' ? new MySqlStore(dataSource, task, group, run, logger) : new PostgresStore(dataSource, task, group, run, { listen, listenConnection, logger });
+    // Where the database cannot push (MySQL), or listen is off, waits poll, batched, at pollIntervalMs.
+    const push = this.store.push;
     this.waiter = new ResultWaiter<TaskRow>({
-      fetch: (ids) => this.readTasks(ids),
-      connect: listen ? () => this.connectListener() : null,
-      channel: () => this.tables.channel,
-      intervalMs: listen ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
+      fetch: (ids) => this.store.readTasks(ids),
+      connect: push ? () => push.connect() : null,
+      channel: () => push?.channel() ?? '',
+      intervalMs: push ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
       probeTimeoutMs: this.options.listenProbeTimeoutMs,
       pollIntervalMs: this.options.pollIntervalMs,
-      notify: (payload) => this.query('probe the LISTEN connection', sql.notifySql(this.tables.channel, payload)),
-      logger: this.options.logger,
-      interests: {
-        register: async (client, ids) => {
-          if ((await this.wake()) === 'trigger') await client.query(registerInterestSql(this.tables.wake, ids));
-        },
-        unregister: async (client, ids) => {
-          if ((await this.wake()) === 'trigger') await client.query(unregisterInterestSql(this.tables.wake, ids));
-        },
-        purge: async (client) => {
-          if ((await this.wake()) === 'trigger') await client.query(purgeDeadInterestsSql(this.tables.wake));
-        },
-      },
+      notify: async (payload) => push?.notify(payload),
+      logger,
+      interests: push?.interests,
     });
   }
 
   /** Stores a task's state and result. Concurrent stores of one id leave one row; a ready state is never overwritten by a non-ready one. */
   async storeResult(taskId: string, result: unknown, state: string, meta: StoreMeta = {}): Promise<StoreOutcome> {
-    const params = this.storeParams(taskId, result, state, meta);
-    if (this.dialect === 'mysql') {
-      const ok = (await this.query('store result', mysql.storeSql(this.mysqlTables, params))) as unknown as mysql.MySqlOkPacket;
-      return { applied: mysql.storeApplied(ok) };
-    }
-    const inline = (await this.wake()) === 'inline';
-    const rows = await this.write('store result', () => sql.storeSql(this.tables, params, inline));
-    return { applied: rows.length > 0 };
+    return { applied: await this.store.store(this.storeParams(taskId, result, state, meta)) };
   }
 
   async markAsStarted(taskId: string, meta: Record<string, unknown> | null = null, extended?: StoreMeta): Promise<StoreOutcome> {
@@ -184,7 +143,7 @@ export class ResultBackend {
   /** A task's stored state. An unknown id reads as PENDING with everything else null, as in Celery. */
   async getTaskMeta<T = unknown>(taskId: string): Promise<TaskResult<T>> {
     validateTaskId(taskId);
-    const [row] = this.dialect === 'mysql' ? (await this.query<MySqlTaskRow>('read task', mysql.selectTaskSql(this.mysqlTables, taskId))).map(fromMySql) : await this.query<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
+    const row = await this.store.readTask(taskId);
     return (row ? this.toResult(row) : pending(taskId)) as TaskResult<T>;
   }
 
@@ -204,20 +163,12 @@ export class ResultBackend {
     if (!Array.isArray(taskIds)) throw new InvalidArgumentError(`taskIds is ${describeValue(taskIds)}; it must be an array of task ids. Pass the ids of the group's tasks, in order.`);
     taskIds.forEach((id) => validateTaskId(id));
     const bytes = checkPayloadSize('group', this.options.codec.encodeGroup(groupId, taskIds), this.payloadLimit());
-    if (this.dialect === 'mysql') {
-      await this.query('save group', mysql.saveGroupSql(this.mysqlTables, groupId, bytes!));
-      return;
-    }
-    await this.write('save group', () => sql.saveGroupSql(this.tables, groupId, bytes!));
+    await this.store.saveGroup(groupId, bytes!);
   }
 
   async restoreGroup(groupId: string): Promise<GroupMeta | null> {
     validateTaskId(groupId, 'group id');
-    type GroupRow = { taskset_id: string; result: Buffer | null; date_done: Date | null };
-    const [row] =
-      this.dialect === 'mysql'
-        ? (await this.query<Omit<GroupRow, 'date_done'> & { date_done: string | null }>('restore group', mysql.selectGroupSql(this.mysqlTables, groupId))).map((r) => ({ ...r, date_done: mysql.parseMySqlUtc(r.date_done) }))
-        : await this.query<GroupRow>('restore group', sql.selectGroupSql(this.tables, groupId));
+    const row = await this.store.readGroup(groupId);
     if (!row) return null;
     const taskIds = row.result ? this.decode(() => this.options.codec.decodeGroup(row.result!), { kind: 'group', id: groupId, column: 'result' }) : [];
     return { groupId: row.taskset_id, taskIds, dateDone: row.date_done };
@@ -225,7 +176,7 @@ export class ResultBackend {
 
   async deleteGroup(groupId: string): Promise<boolean> {
     validateTaskId(groupId, 'group id');
-    return (await this.affected('delete group', this.dialect === 'mysql' ? mysql.deleteGroupSql(this.mysqlTables, groupId) : sql.deleteGroupSql(this.tables, groupId))) > 0;
+    return this.store.deleteGroup(groupId);
   }
 
   /** Every member's result, in task order, once all are ready: one query for all, then notifications for the missing ones. */
@@ -250,7 +201,7 @@ export class ResultBackend {
   /** Removes a task's row. Resolves to whether there was one. */
   async forget(taskId: string): Promise<boolean> {
     validateTaskId(taskId);
-    return (await this.affected('forget task', this.dialect === 'mysql' ? mysql.deleteTaskSql(this.mysqlTables, taskId) : sql.deleteTaskSql(this.tables, taskId))) > 0;
+    return this.store.deleteTask(taskId);
   }
 
   /**
@@ -264,17 +215,9 @@ export class ResultBackend {
   async cleanup(options: CleanupOptions = {}): Promise<CleanupOutcome> {
     const olderThan = validateTimeout(options.olderThanMs, 'olderThanMs') ?? this.options.expiresMs;
     const unfinishedOlderThan = validateTimeout(options.unfinishedOlderThanMs, 'unfinishedOlderThanMs') ?? this.options.unfinishedExpiresMs;
-    const batch = this.options.cleanupBatchSize;
-    if (this.dialect === 'mysql') return this.cleanupMySql(olderThan, unfinishedOlderThan, batch);
-    const t = this.tables;
-    const tasks = await this.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThan, batch, true), batch);
-    const groups = await this.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThan, batch, false), batch);
-    await this.ensureFirstSeenTable();
-    const unfinishedTasks = await this.drain('clean up abandoned tasks', () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThan, batch), batch);
-    await this.affected('forget first-seen times', sql.forgetFirstSeenSql(t));
-    await this.drain('record first-seen times', () => sql.recordFirstSeenBatchSql(t, batch), batch);
-    this.options.logger.info('cleanup done', { tasks, unfinishedTasks, groups });
-    return { tasks, unfinishedTasks, groups };
+    const removed = await this.store.cleanup(olderThan, unfinishedOlderThan, this.options.cleanupBatchSize);
+    this.options.logger.info('cleanup done', { ...removed });
+    return removed;
   }
 
   /** Stops the listener and rejects pending waits with BackendClosedError. The DataSource stays open. */
@@ -282,54 +225,19 @@ export class ResultBackend {
     await this.waiter.close();
   }
 
-  /** MySQL/MariaDB: the same steps in MySQL's statements. CREATE TABLE IF NOT EXISTS is safe to race there, so no lock. */
-  private async cleanupMySql(olderThan: number, unfinishedOlderThan: number, batch: number): Promise<CleanupOutcome> {
-    const t = this.mysqlTables;
-    const tasks = await this.drain('clean up tasks', () => mysql.deleteExpiredBatchSql(t.task, olderThan, batch, true), batch);
-    const groups = await this.drain('clean up groups', () => mysql.deleteExpiredBatchSql(t.group, olderThan, batch, false), batch);
-    if (!this.firstSeenReady) {
-      await this.query('create the first-seen table', { text: mysql.createFirstSeenSql(t), values: [] });
-      this.firstSeenReady = true;
-    }
-    const unfinishedTasks = await this.drain('clean up abandoned tasks', () => mysql.deleteAbandonedBatchSql(t, unfinishedOlderThan, batch), batch);
-    await this.affected('forget first-seen times', mysql.forgetFirstSeenSql(t));
-    await this.drain('record first-seen times', () => mysql.recordFirstSeenBatchSql(t, batch), batch);
-    this.options.logger.info('cleanup done', { tasks, unfinishedTasks, groups });
-    return { tasks, unfinishedTasks, groups };
-  }
-
-  /** One read for any number of tasks (in chunks of a thousand ids on MySQL). */
-  private async readTasks(ids: readonly string[]): Promise<TaskRow[]> {
-    if (this.dialect !== 'mysql') return this.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, ids));
-    const rows: TaskRow[] = [];
-    for (const q of mysql.selectTasksSql(this.mysqlTables, ids)) rows.push(...(await this.query<MySqlTaskRow>('read tasks', q)).map(fromMySql));
-    return rows;
-  }
-
-  /** BLOB holds 65,535 bytes: on MySQL the column type caps maxPayloadBytes, so a store fails typed before MySQL refuses or cuts it. */
+  /** The column type caps maxPayloadBytes where it holds less (MySQL's BLOB). */
   private payloadLimit(): number {
-    const limit = this.options.maxPayloadBytes;
-    return this.dialect === 'mysql' ? Math.min(limit, this.mysqlTables.resultLimit) : limit;
+    return Math.min(this.options.maxPayloadBytes, this.store.payloadLimit());
   }
 
-  private get mysqlTables(): ResolvedMySqlTables {
-    this.resolvedMySql ??= resolveMySqlTables(this.dataSource, this.taskEntity, this.groupEntity, firstSeenTableName);
-    return this.resolvedMySql;
-  }
-
-  private get tables(): ResolvedTables {
-    this.resolved ??= resolveTables(this.dataSource, this.taskEntity, this.groupEntity);
-    return this.resolved;
-  }
-
-  private storeParams(taskId: string, result: unknown, state: string, meta: StoreMeta): sql.StoreParams {
+  private storeParams(taskId: string, result: unknown, state: string, meta: StoreMeta): StoreParams {
     validateTaskId(taskId);
     validateState(state, this.options.customStates);
     if (meta === null || typeof meta !== 'object') throw new InvalidArgumentError(`meta is ${describeValue(meta)}; it must be an object of extended fields. Pass an object, or leave it out.`);
     const { codec } = this.options;
     const limit = this.payloadLimit();
     const extra = Object.entries(meta.extra ?? {}).map(([property, value]) => {
-      const extraColumns = this.dialect === 'mysql' ? this.mysqlTables.extraColumns : this.tables.extraColumns;
+      const extraColumns = this.store.extraColumns();
       const column = extraColumns.get(property);
       if (!column) {
         throw new InvalidArgumentError(
@@ -400,116 +308,31 @@ export class ResultBackend {
     }
   }
 
-  private async query<T = Record<string, unknown>>(operation: string, q: SqlQuery): Promise<T[]> {
-    const { maxRetries, retryDelayMs } = this.options;
-    return withRetry(operation, maxRetries, retryDelayMs, async () => (await this.dataSource.query(q.text, q.values)) as T[]);
-  }
-
-  /**
-   * A write that draws an id. On tables made without SafeSynchronizer (plain
-   * synchronize, schema:sync, a generated migration) the id sequences may be
-   * missing; they are created once, under the schema lock, and the write is sent again.
-   */
-  private async write<T = Record<string, unknown>>(operation: string, q: () => SqlQuery): Promise<T[]> {
-    try {
-      return await this.query<T>(operation, q());
-    } catch (error) {
-      if (findPgError(error)?.code !== PgCode.UNDEFINED_TABLE) throw error;
-      if (!(await ensureSequences(this.dataSource, this.tables.sequences, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs))) throw error;
-      this.options.logger.info('created the missing id sequences', { sequences: this.tables.sequences.map((s) => `${s.schema}.${s.name}`) });
-      return this.query<T>(operation, q());
-    }
-  }
-
-  /**
-   * How ready results wake waiters, found once: `"trigger"` when the task
-   * table has the wake-up trigger (installed here, under the schema lock, on
-   * tables the synchronizer did not make), so stores NOTIFY only for waited-for
-   * tasks; `"inline"` when this role may not install it, so every ready store
-   * NOTIFYs itself, as before. A missing task table is asked again next time.
-   */
-  private wake(): Promise<WakeMode> {
-    this.wakeMode ??= this.findWakeMode().then(
-      (mode) => {
-        if (mode === undefined) this.wakeMode = undefined;
-        return mode ?? 'inline';
-      },
-      (error: unknown) => {
-        this.wakeMode = undefined;
-        throw error;
-      },
-    );
-    return this.wakeMode;
-  }
-
-  private async findWakeMode(): Promise<WakeMode | undefined> {
-    const names = this.tables.wake;
-    if (await isWakeInstalled(this.dataSource, names)) return 'trigger';
-    try {
-      await ensureWake(this.dataSource, names, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
-      this.options.logger.info('installed the wake-up trigger on the task table', { table: names.task });
-      return 'trigger';
-    } catch (error) {
-      if (findPgError(error)?.code === PgCode.UNDEFINED_TABLE) return undefined;
-      if (!(error instanceof MissingTableError)) throw error;
-      this.options.logger.warn('this role may not install the wake-up trigger: every ready store will NOTIFY, and waits on results written by Celery itself wake on the periodic re-read', {
-        table: names.task,
-        statements: error.statement,
+  /** Statements with the backend's retry policy: every one is a single atomic statement, so sending it again is safe. */
+  private statementRunner(): StatementRunner {
+    const retry = <T>(operation: string, fn: () => Promise<T>) => withRetry(operation, this.options.maxRetries, this.options.retryDelayMs, fn);
+    const affected = (operation: string, q: SqlQuery) =>
+      retry(operation, async () => {
+        const runner = this.dataSource.createQueryRunner();
+        try {
+          return (await runner.query(q.text, q.values, true)).affected ?? 0;
+        } finally {
+          await runner.release();
+        }
       });
-      return 'inline';
-    }
+    return {
+      query: <T>(operation: string, q: SqlQuery) => retry(operation, async () => (await this.dataSource.query(q.text, q.values)) as T[]),
+      affected,
+      drain: async (operation, next, batch) => {
+        let total = 0;
+        for (;;) {
+          const n = await affected(operation, next());
+          total += n;
+          if (n < batch) return total;
+        }
+      },
+    };
   }
-
-  private async ensureFirstSeenTable(): Promise<void> {
-    if (this.firstSeenReady) return;
-    await ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
-    this.firstSeenReady = true;
-  }
-
-  private async affected(operation: string, q: SqlQuery): Promise<number> {
-    const { maxRetries, retryDelayMs } = this.options;
-    return withRetry(operation, maxRetries, retryDelayMs, async () => {
-      const runner = this.dataSource.createQueryRunner();
-      try {
-        return (await runner.query(q.text, q.values, true)).affected ?? 0;
-      } finally {
-        await runner.release();
-      }
-    });
-  }
-
-  private async drain(operation: string, next: () => SqlQuery, batch: number): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const n = await this.affected(operation, next());
-      total += n;
-      if (n < batch) return total;
-    }
-  }
-
-  /**
-   * A connection of its own, outside TypeORM's pool, since LISTEN must stay on
-   * one session for good. Its socket does not keep the process alive: an app
-   * that destroys its DataSource and forgets `close()` still exits.
-   */
-  private async connectListener(): Promise<Client> {
-    let client: Client;
-    try {
-      client = await connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger, this.options.listenConnection);
-    } catch (error) {
-      if (error instanceof ResultBackendError) throw error;
-      throw new DatabaseError('open the LISTEN connection', findPgError(error)?.code, 1, error);
-    }
-    (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
-    return client;
-  }
-}
-
-/** A task row as MySQL's statements read it: date_done as UTC text. */
-type MySqlTaskRow = Omit<TaskRow, 'date_done'> & { date_done: string | null };
-
-function fromMySql(row: MySqlTaskRow): TaskRow {
-  return { ...row, date_done: mysql.parseMySqlUtc(row.date_done) };
 }
 
 /** The entities a backend uses when none are given: Celery's tables as Celery makes them on that database. */

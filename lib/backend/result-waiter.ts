@@ -2,7 +2,7 @@ import type { Client, Notification } from 'pg';
 import { BackendClosedError, WaitTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { randomUUID } from 'node:crypto';
-import { listenSql } from './sql';
+import { listenSql } from '../dialects/postgres/backend-sql';
 import { isReadyState } from '../celery/states';
 
 /** The row fields the waiter needs to decide readiness; the rest is carried along. */

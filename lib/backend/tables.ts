@@ -7,8 +7,8 @@ import { InvalidOptionError, NotInitializedError } from '../errors';
 import { describeValue } from '../options';
 import { schemaOf } from '../schemas';
 import { qualified } from '../query';
-import type { BackendTables } from './sql';
-import { WakeNames, besideTable, wakeNames } from './wake-sql';
+import type { BackendTables } from '../dialects/postgres/backend-sql';
+import { WakeNames, besideTable, wakeNames } from '../dialects/postgres/wake-sql';
 
 import type { GroupEntityClass, TaskEntityClass } from '../../entities';
 export type { GroupEntityClass, TaskEntityClass };

@@ -2,7 +2,7 @@ import type { DataSource, DataSourceOptions } from 'typeorm';
 import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
 import { AbstractTaskSetMeta } from '../../entities/abstract-task-set-meta';
 import { ResultBackend } from '../backend/result-backend';
-import { countByStateSql } from '../backend/sql';
+import { countByStateSql } from '../dialects/postgres/backend-sql';
 import type { GroupEntityClass, TaskEntityClass } from '../backend/tables';
 import type { LockHolder } from '../errors';
 import type { Logger } from '../logger';

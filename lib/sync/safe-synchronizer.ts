@@ -8,11 +8,11 @@ import { createMySqlSequences, missingSequenceStatements } from '../dialects/mys
 import { MigrationRunResult, SafeMigrator } from '../migrate/safe-migrator';
 import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSynchronizerOptions } from '../options';
 import { LockKey, LockPlan, acquireTransactionLock } from '../dialects/postgres/advisory-lock';
-import { installWake, missingWakeStatements, wakeTargets } from '../backend/wake';
-import { FingerprintObjects } from './fingerprint-sql';
-import { checkFingerprint, fingerprintObjects, metadataHash, recordFingerprint } from './fingerprint';
-import { createPrerequisites, findMissingPrerequisites, prerequisiteStatements } from './prerequisites';
-import { READ_COMMITTED_SQL, SYNC_LOCK_NAMESPACE } from './sql';
+import { installWake, missingWakeStatements, wakeTargets } from '../dialects/postgres/wake';
+import { FingerprintObjects } from '../dialects/postgres/fingerprint-sql';
+import { checkFingerprint, fingerprintObjects, metadataHash, recordFingerprint } from '../dialects/postgres/fingerprint';
+import { createPrerequisites, findMissingPrerequisites, prerequisiteStatements } from '../dialects/postgres/prerequisites';
+import { READ_COMMITTED_SQL, SYNC_LOCK_NAMESPACE } from '../dialects/postgres/sync-sql';
 
 /** What one call to {@link SafeSynchronizer.synchronize} did. */
 export interface SyncResult {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { MissingSequenceError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, createIdSequences } from '../../lib';
-import { wakeNames, wakeStatements } from '../../lib/backend/wake-sql';
+import { wakeNames, wakeStatements } from '../../lib/dialects/postgres/wake-sql';
 import { postgresOptions, useTestDatabase } from '../support/database';
 import { rejection } from '../support/backend';
 import { query } from '../support/pg-client';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Client, Notification } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidOptionError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, WaitTimeoutError, defineCeleryEntities } from '../../lib';
-import { wakeNames, wakeStatements } from '../../lib/backend/wake-sql';
+import { wakeNames, wakeStatements } from '../../lib/dialects/postgres/wake-sql';
 import { runFleet } from '../../examples/support/fleet';
 import { BackendFixture, openBackend, rejection } from '../support/backend';
 import { asRole, postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';

@@ -3,7 +3,7 @@ import { mysqlServerUrl, mysqlUnavailable } from '../support/mariadb';
 import { randomBytes } from 'node:crypto';
 import * as mysql from 'mysql2/promise';
 import { DataSource } from 'typeorm';
-import type { StoreParams } from '../../lib/backend/sql';
+import type { StoreParams } from '../../lib/dialects/postgres/backend-sql';
 import {
   MYSQL_IN_LIST_CHUNK,
   MySqlBackendTables,

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DataSource } from 'typeorm';
 import { SafeSynchronizer, SyncResult, TaskMeta, TaskSetMeta } from '../../lib';
-import { wakeNames, wakeStatements } from '../../lib/backend/wake-sql';
+import { wakeNames, wakeStatements } from '../../lib/dialects/postgres/wake-sql';
 import { postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';
 import { query } from '../support/pg-client';
 import { celeryFixture } from '../support/fixtures';

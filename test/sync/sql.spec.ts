@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { createFirstSeenSql, deleteAbandonedBatchSql, deleteExpiredBatchSql, forgetFirstSeenSql, recordFirstSeenBatchSql, storeSql } from '../../lib/backend/sql';
+import { createFirstSeenSql, deleteAbandonedBatchSql, deleteExpiredBatchSql, forgetFirstSeenSql, recordFirstSeenBatchSql, storeSql } from '../../lib/dialects/postgres/backend-sql';
 import { firstSeenTableName } from '../../lib/backend/tables';
 import { quoteIdent } from '../../lib/query';
-import { advisoryXactLockSql, createSequenceSql, lockHoldersSql, setLockWaitSettingsSql } from '../../lib/sync/sql';
+import { advisoryXactLockSql, createSequenceSql, lockHoldersSql, setLockWaitSettingsSql } from '../../lib/dialects/postgres/sync-sql';
 
 const tables = { task: '"public"."celery_taskmeta"', group: '"public"."celery_tasksetmeta"', taskSequence: '"public"."task_id_sequence"', groupSequence: '"public"."taskset_id_sequence"', channel: 'trb_x', firstSeen: '"public"."celery_taskmeta_first_seen"' };
 const store = { taskId: 't', status: 'SUCCESS', result: null, traceback: null, name: null, args: null, kwargs: null, worker: null, retries: null, queue: null, extra: [] };

@@ -1,7 +1,7 @@
 /**
  * Every statement the ResultBackend sends on MySQL and MariaDB, as pure
  * functions of the table names: the counterparts, one for one, of
- * lib/backend/sql.ts. Written for mysql2's `query` (the client-side `?`
+ * lib/dialects/postgres/backend-sql.ts. Written for mysql2's `query` (the client-side `?`
  * substitution TypeORM's mysql driver uses), and checked against MariaDB 10.11
  * with MySQL 8 semantics in mind.
  *
@@ -17,7 +17,7 @@
  * PostgreSQL compares text: a case-insensitive or PAD SPACE collation on the
  * status column must not make 'success' or 'SUCCESS ' a ready state.
  */
-import type { StoreParams } from '../../backend/sql';
+import type { StoreParams } from '../../backend/store';
 import { READY_STATES, isReadyState } from '../../celery/states';
 import type { SqlQuery } from '../../query';
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
-import { connectDedicated } from '../../connection';
+import { connectDedicated } from './connection';
 import { Queryable, rowsOf, runSql } from '../../query';
 import { LockHolder, LockTimeoutError } from '../../errors';
 import type { Logger } from '../../logger';
@@ -19,7 +19,7 @@ import {
   rollbackToSavepointSql,
   savepointSql,
   setLockWaitSettingsSql,
-} from '../../sync/sql';
+} from './sync-sql';
 
 /** A two-int PostgreSQL advisory lock key: `[classid, objid]`. */
 export type LockKey = readonly [number, number];

@@ -14,8 +14,8 @@
  * after, sees the row. See the README's "Wake-ups" section.
  */
 import { createHash } from 'node:crypto';
-import { SqlQuery, qualified, quoteIdent } from '../query';
-import { READY_STATES } from '../celery/states';
+import { SqlQuery, qualified, quoteIdent } from '../../query';
+import { READY_STATES } from '../../celery/states';
 
 /** First half of the buckets' advisory lock keys: fixed, so it never meets the schema lock or an application's locks. */
 export const WAKE_LOCK_NAMESPACE = 0x54524257; // "TRBW"

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { DataSource, EntityMetadata } from 'typeorm';
-import type { Logger } from '../logger';
-import { PgCode, findPgError } from '../dialects/postgres/codes';
-import { Queryable, runSql } from '../query';
+import type { Logger } from '../../logger';
+import { PgCode, findPgError } from './codes';
+import { Queryable, runSql } from '../../query';
 import { FingerprintObjects, checkFingerprintSql, createFingerprintTableSql, fingerprintTableExistsSql, pruneFingerprintsSql, recordFingerprintSql } from './fingerprint-sql';
 import { entitySequences } from './prerequisites';
-import { schemaOf, syncedSchemas } from '../schemas';
-import { releaseSavepointSql, rollbackToSavepointSql, savepointSql } from './sql';
+import { schemaOf, syncedSchemas } from '../../schemas';
+import { releaseSavepointSql, rollbackToSavepointSql, savepointSql } from './sync-sql';
 
 /** Bumped whenever what the fingerprint covers changes, so an older record never matches. */
 const FINGERPRINT_FORMAT = 1;

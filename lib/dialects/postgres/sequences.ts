@@ -1,11 +1,11 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import { MissingSequenceError, MissingTableError } from '../errors';
-import { PgCode, findPgError } from '../dialects/postgres/codes';
-import { runSql } from '../query';
-import { acquireTransactionLock, planLock } from '../dialects/postgres/advisory-lock';
-import { isConcurrentCreateError } from '../dialects/postgres/classify';
+import { MissingSequenceError, MissingTableError } from '../../errors';
+import { PgCode, findPgError } from './codes';
+import { runSql } from '../../query';
+import { acquireTransactionLock, planLock } from './advisory-lock';
+import { isConcurrentCreateError } from './classify';
 import { entitySequences } from './prerequisites';
-import { createSequenceSql, dropSequenceSql, missingSequencesSql } from './sql';
+import { createSequenceSql, dropSequenceSql, missingSequencesSql } from './sync-sql';
 
 type Sequence = { schema: string; name: string };
 

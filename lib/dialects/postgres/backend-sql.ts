@@ -4,8 +4,11 @@
  * and written as naive UTC (`now() AT TIME ZONE 'UTC'`), as Celery writes
  * them, whatever the session's TimeZone.
  */
-import { READY_STATES } from '../celery/states';
-import { SqlQuery, quoteIdent } from '../query';
+import { READY_STATES } from '../../celery/states';
+import { SqlQuery, quoteIdent } from '../../query';
+import type { StoreParams } from '../../backend/store';
+
+export type { StoreParams };
 
 export interface BackendTables {
   /** Quoted, schema-qualified table names. */
@@ -25,21 +28,6 @@ const UTC_NOW = "(now() AT TIME ZONE 'UTC')";
 const TASK_COLUMNS = 'task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue';
 const TASK_SELECT =
   "task_id, status, result, (date_done AT TIME ZONE 'UTC') AS date_done, traceback, name, args, kwargs, worker, retries, queue";
-
-export interface StoreParams {
-  taskId: string;
-  status: string;
-  result: Buffer | null;
-  traceback: string | null;
-  name: string | null;
-  args: Buffer | null;
-  kwargs: Buffer | null;
-  worker: string | null;
-  retries: number | null;
-  queue: string | null;
-  /** Columns a TaskMeta subclass adds: quoted column name to value. */
-  extra: readonly (readonly [string, unknown])[];
-}
 
 /**
  * One statement: an upsert on the task_id key (so concurrent stores of one id

@@ -1,9 +1,9 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
-import { MissingTableError } from '../errors';
-import { Queryable, runSql } from '../query';
-import { schemaOf } from '../schemas';
-import { createUnderSchemaLock } from '../sync/sequences';
+import { AbstractTaskMeta } from '../../../entities/abstract-task-meta';
+import { MissingTableError } from '../../errors';
+import { Queryable, runSql } from '../../query';
+import { schemaOf } from '../../schemas';
+import { createUnderSchemaLock } from './sequences';
 import { WakeNames, dropWakeStatements, wakeInstalledSql, wakeNames, wakeStatements } from './wake-sql';
 
 /** The wake-up objects of every task table the DataSource syncs (entities that extend AbstractTaskMeta). */

@@ -1,8 +1,8 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import { schemaOf, syncedSchemas } from '../schemas';
-import type { Logger } from '../logger';
-import { isRetryableSyncError } from '../dialects/postgres/classify';
-import { Queryable, runSql } from '../query';
+import { schemaOf, syncedSchemas } from '../../schemas';
+import type { Logger } from '../../logger';
+import { isRetryableSyncError } from './classify';
+import { Queryable, runSql } from '../../query';
 import {
   createExtensionSql,
   createSchemaSql,
@@ -13,7 +13,7 @@ import {
   releaseSavepointSql,
   rollbackToSavepointSql,
   savepointSql,
-} from './sql';
+} from './sync-sql';
 
 /**
  * An entity class may name the sequence its id is drawn from, as Celery's

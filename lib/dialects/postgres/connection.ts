@@ -1,7 +1,7 @@
 import type { Client, ClientConfig, PoolConfig } from 'pg';
 import type { DataSource } from 'typeorm';
-import { NotInitializedError } from './errors';
-import type { Logger } from './logger';
+import { NotInitializedError } from '../../errors';
+import type { Logger } from '../../logger';
 
 interface PgDriverInternals {
   postgres?: { Client: new (config: PoolConfig) => Client };

@@ -3,7 +3,7 @@
  * is unit-tested and reviewed in one place.
  */
 
-import { SqlQuery, qualified, quoteIdent } from '../query';
+import { SqlQuery, qualified, quoteIdent } from '../../query';
 
 export type { SqlQuery };
 

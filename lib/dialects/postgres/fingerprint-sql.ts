@@ -4,7 +4,7 @@
  * entities map to, so that any change to them (a manual ALTER TABLE, a dropped
  * index, another app version's sync) changes the hash.
  */
-import { SqlQuery, qualified } from '../query';
+import { SqlQuery, qualified } from '../../query';
 
 /** The package's bookkeeping table: one row per entity-metadata hash, holding the catalog hash recorded under the lock. */
 export const FINGERPRINT_TABLE = 'typeorm_result_backend_fingerprints';

@@ -1,0 +1,91 @@
+/**
+ * The one small shape between the result store's API (ResultBackend, the same
+ * on every database) and the statements that differ per database
+ * (lib/dialects/postgres/store.ts, lib/dialects/mysql/store.ts).
+ */
+import type { Client } from 'pg';
+import type { SqlQuery } from '../query';
+
+/** A task row as every store returns it: dates as UTC instants, encoded columns as bytes. */
+export interface TaskRow {
+  task_id: string;
+  status: string | null;
+  result: Buffer | null;
+  date_done: Date | null;
+  traceback: string | null;
+  name: string | null;
+  args: Buffer | null;
+  kwargs: Buffer | null;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
+}
+
+export interface GroupRow {
+  taskset_id: string;
+  result: Buffer | null;
+  date_done: Date | null;
+}
+
+/** One store's values, validated and encoded. */
+export interface StoreParams {
+  taskId: string;
+  status: string;
+  result: Buffer | null;
+  traceback: string | null;
+  name: string | null;
+  args: Buffer | null;
+  kwargs: Buffer | null;
+  worker: string | null;
+  retries: number | null;
+  queue: string | null;
+  /** Columns a TaskMeta subclass adds: quoted column name to value. */
+  extra: readonly (readonly [string, unknown])[];
+}
+
+export interface CleanupCounts {
+  tasks: number;
+  unfinishedTasks: number;
+  groups: number;
+}
+
+/** How a store sends statements: with the backend's retry policy for transient errors. */
+export interface StatementRunner {
+  /** Resolves to the rows (or, for a MySQL write, the OK packet). */
+  query<T = Record<string, unknown>>(operation: string, q: SqlQuery): Promise<T[]>;
+  /** Resolves to the number of rows the statement changed. */
+  affected(operation: string, q: SqlQuery): Promise<number>;
+  /** Runs the statement again and again until a run changes fewer than `batch` rows; resolves to the total. */
+  drain(operation: string, next: () => SqlQuery, batch: number): Promise<number>;
+}
+
+/** How waits are woken where the database can push (PostgreSQL's LISTEN/NOTIFY). */
+export interface PushWakeups {
+  connect(): Promise<Client>;
+  channel(): string;
+  notify(payload: string): Promise<unknown>;
+  interests: {
+    register(client: Client, taskIds: readonly string[]): Promise<void>;
+    unregister(client: Client, taskIds: readonly string[]): Promise<void>;
+    purge(client: Client): Promise<void>;
+  };
+}
+
+/** The statements of the result store on one database. Table names resolve lazily: the DataSource may initialize later. */
+export interface ResultStore {
+  /** The columns a TaskMeta subclass adds, quoted, by property name. */
+  extraColumns(): ReadonlyMap<string, string>;
+  /** The most bytes an encoded result, args or kwargs column takes (MySQL's BLOB: 65,535). */
+  payloadLimit(): number;
+  /** True when the write was applied, false when a stored ready state kept it out. */
+  store(params: StoreParams): Promise<boolean>;
+  readTask(taskId: string): Promise<TaskRow | undefined>;
+  readTasks(taskIds: readonly string[]): Promise<TaskRow[]>;
+  saveGroup(groupId: string, bytes: Buffer): Promise<void>;
+  readGroup(groupId: string): Promise<GroupRow | undefined>;
+  deleteGroup(groupId: string): Promise<boolean>;
+  deleteTask(taskId: string): Promise<boolean>;
+  cleanup(olderThanMs: number, unfinishedOlderThanMs: number, batch: number): Promise<CleanupCounts>;
+  /** Push wake-ups, or null where waits poll. */
+  readonly push: PushWakeups | null;
+}

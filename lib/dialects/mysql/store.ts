@@ -1,0 +1,94 @@
+import type { DataSource } from 'typeorm';
+import type { CleanupCounts, GroupRow, ResultStore, StatementRunner, StoreParams, TaskRow } from '../../backend/store';
+import { firstSeenTableName } from '../../backend/tables';
+import type { Logger } from '../../logger';
+import * as sql from './backend-sql';
+import { ResolvedMySqlTables, resolveMySqlTables } from './tables';
+
+type Dated<T> = Omit<T, 'date_done'> & { date_done: string | null };
+
+function dated<T extends { date_done: Date | null }>(row: Dated<T>): T {
+  return { ...row, date_done: sql.parseMySqlUtc(row.date_done) } as T;
+}
+
+/**
+ * The result store on MySQL and MariaDB: one upsert per store (applied or not
+ * read from its OK packet), reads in chunks of a thousand ids, dates read as
+ * UTC text, and waits that poll (there is no LISTEN/NOTIFY).
+ */
+export class MySqlStore implements ResultStore {
+  readonly push = null;
+  private resolved: ResolvedMySqlTables | undefined;
+  private firstSeenReady = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly task: Function,
+    private readonly group: Function,
+    private readonly run: StatementRunner,
+    private readonly logger: Logger,
+  ) {}
+
+  private get tables(): ResolvedMySqlTables {
+    this.resolved ??= resolveMySqlTables(this.dataSource, this.task, this.group, firstSeenTableName);
+    return this.resolved;
+  }
+
+  extraColumns(): ReadonlyMap<string, string> {
+    return this.tables.extraColumns;
+  }
+
+  /** BLOB holds 65,535 bytes: a larger value fails typed here, before MySQL refuses it (strict mode) or cuts it. */
+  payloadLimit(): number {
+    return this.tables.resultLimit;
+  }
+
+  async store(params: StoreParams): Promise<boolean> {
+    const ok = (await this.run.query('store result', sql.storeSql(this.tables, params))) as unknown as sql.MySqlOkPacket;
+    return sql.storeApplied(ok);
+  }
+
+  async readTask(taskId: string): Promise<TaskRow | undefined> {
+    const [row] = await this.run.query<Dated<TaskRow>>('read task', sql.selectTaskSql(this.tables, taskId));
+    return row && dated<TaskRow>(row);
+  }
+
+  async readTasks(taskIds: readonly string[]): Promise<TaskRow[]> {
+    const rows: TaskRow[] = [];
+    for (const q of sql.selectTasksSql(this.tables, taskIds)) rows.push(...(await this.run.query<Dated<TaskRow>>('read tasks', q)).map((r) => dated<TaskRow>(r)));
+    return rows;
+  }
+
+  async saveGroup(groupId: string, bytes: Buffer): Promise<void> {
+    await this.run.query('save group', sql.saveGroupSql(this.tables, groupId, bytes));
+  }
+
+  async readGroup(groupId: string): Promise<GroupRow | undefined> {
+    const [row] = await this.run.query<Dated<GroupRow>>('restore group', sql.selectGroupSql(this.tables, groupId));
+    return row && dated<GroupRow>(row);
+  }
+
+  async deleteGroup(groupId: string): Promise<boolean> {
+    return (await this.run.affected('delete group', sql.deleteGroupSql(this.tables, groupId))) > 0;
+  }
+
+  async deleteTask(taskId: string): Promise<boolean> {
+    return (await this.run.affected('forget task', sql.deleteTaskSql(this.tables, taskId))) > 0;
+  }
+
+  /** The same steps as on PostgreSQL. CREATE TABLE IF NOT EXISTS is safe to race on MySQL, so it takes no lock. */
+  async cleanup(olderThanMs: number, unfinishedOlderThanMs: number, batch: number): Promise<CleanupCounts> {
+    const t = this.tables;
+    const tasks = await this.run.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThanMs, batch, true), batch);
+    const groups = await this.run.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThanMs, batch, false), batch);
+    if (!this.firstSeenReady) {
+      await this.run.query('create the first-seen table', { text: sql.createFirstSeenSql(t), values: [] });
+      this.firstSeenReady = true;
+      this.logger.debug('first-seen table ready', { table: t.firstSeen });
+    }
+    const unfinishedTasks = await this.run.drain('clean up abandoned tasks', () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThanMs, batch), batch);
+    await this.run.affected('forget first-seen times', sql.forgetFirstSeenSql(t));
+    await this.run.drain('record first-seen times', () => sql.recordFirstSeenBatchSql(t, batch), batch);
+    return { tasks, unfinishedTasks, groups };
+  }
+}

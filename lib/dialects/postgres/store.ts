@@ -1,0 +1,199 @@
+import type { Client, ClientConfig } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, StoreParams, TaskRow } from '../../backend/store';
+import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from '../../backend/tables';
+import { DatabaseError, MissingTableError, ResultBackendError } from '../../errors';
+import type { Logger } from '../../logger';
+import { SAFE_SYNCHRONIZER_DEFAULTS } from '../../options';
+import type { SqlQuery } from '../../query';
+import * as sql from './backend-sql';
+import { PgCode, findPgError } from './codes';
+import { connectDedicated } from './connection';
+import { ensureBackendTable, ensureSequences } from './sequences';
+import { ensureWake, isWakeInstalled } from './wake';
+import { purgeDeadInterestsSql, registerInterestSql, unregisterInterestSql } from './wake-sql';
+
+type WakeMode = 'trigger' | 'inline';
+
+export interface PostgresStoreOptions {
+  /** False: waits poll instead of LISTENing. */
+  listen: boolean;
+  listenConnection: string | ClientConfig | undefined;
+  logger: Logger;
+}
+
+/**
+ * The result store on PostgreSQL: one upsert per store with ids drawn by
+ * nextval (missing sequences created on first use, under the schema lock),
+ * and waits woken by NOTIFY, which the task table's trigger sends only for
+ * tasks somebody waits for (or every ready store itself, where this role may
+ * not install the trigger).
+ */
+export class PostgresStore implements ResultStore {
+  readonly push: PushWakeups | null;
+  private resolved: ResolvedTables | undefined;
+  private firstSeenReady = false;
+  private wakeMode: Promise<WakeMode> | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly task: TaskEntityClass,
+    private readonly group: GroupEntityClass,
+    private readonly run: StatementRunner,
+    private readonly options: PostgresStoreOptions,
+  ) {
+    this.push = options.listen
+      ? {
+          connect: () => this.connectListener(),
+          channel: () => this.tables.channel,
+          notify: (payload) => this.run.query('probe the LISTEN connection', sql.notifySql(this.tables.channel, payload)),
+          interests: {
+            register: async (client, ids) => {
+              if ((await this.wake()) === 'trigger') await client.query(registerInterestSql(this.tables.wake, ids));
+            },
+            unregister: async (client, ids) => {
+              if ((await this.wake()) === 'trigger') await client.query(unregisterInterestSql(this.tables.wake, ids));
+            },
+            purge: async (client) => {
+              if ((await this.wake()) === 'trigger') await client.query(purgeDeadInterestsSql(this.tables.wake));
+            },
+          },
+        }
+      : null;
+  }
+
+  private get tables(): ResolvedTables {
+    this.resolved ??= resolveTables(this.dataSource, this.task, this.group);
+    return this.resolved;
+  }
+
+  extraColumns(): ReadonlyMap<string, string> {
+    return this.tables.extraColumns;
+  }
+
+  /** bytea holds up to 1 GB: maxPayloadBytes is the limit that matters. */
+  payloadLimit(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  async store(params: StoreParams): Promise<boolean> {
+    const inline = (await this.wake()) === 'inline';
+    const rows = await this.write('store result', () => sql.storeSql(this.tables, params, inline));
+    return rows.length > 0;
+  }
+
+  async readTask(taskId: string): Promise<TaskRow | undefined> {
+    const [row] = await this.run.query<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
+    return row;
+  }
+
+  readTasks(taskIds: readonly string[]): Promise<TaskRow[]> {
+    return this.run.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, taskIds));
+  }
+
+  async saveGroup(groupId: string, bytes: Buffer): Promise<void> {
+    await this.write('save group', () => sql.saveGroupSql(this.tables, groupId, bytes));
+  }
+
+  async readGroup(groupId: string): Promise<GroupRow | undefined> {
+    const [row] = await this.run.query<GroupRow>('restore group', sql.selectGroupSql(this.tables, groupId));
+    return row;
+  }
+
+  async deleteGroup(groupId: string): Promise<boolean> {
+    return (await this.run.affected('delete group', sql.deleteGroupSql(this.tables, groupId))) > 0;
+  }
+
+  async deleteTask(taskId: string): Promise<boolean> {
+    return (await this.run.affected('forget task', sql.deleteTaskSql(this.tables, taskId))) > 0;
+  }
+
+  async cleanup(olderThanMs: number, unfinishedOlderThanMs: number, batch: number): Promise<CleanupCounts> {
+    const t = this.tables;
+    const tasks = await this.run.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThanMs, batch, true), batch);
+    const groups = await this.run.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThanMs, batch, false), batch);
+    await this.ensureFirstSeenTable();
+    const unfinishedTasks = await this.run.drain('clean up abandoned tasks', () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThanMs, batch), batch);
+    await this.run.affected('forget first-seen times', sql.forgetFirstSeenSql(t));
+    await this.run.drain('record first-seen times', () => sql.recordFirstSeenBatchSql(t, batch), batch);
+    return { tasks, unfinishedTasks, groups };
+  }
+
+  /**
+   * A write that draws an id. On tables made without SafeSynchronizer (plain
+   * synchronize, schema:sync, a generated migration) the id sequences may be
+   * missing; they are created once, under the schema lock, and the write is sent again.
+   */
+  private async write<T = Record<string, unknown>>(operation: string, q: () => SqlQuery): Promise<T[]> {
+    try {
+      return await this.run.query<T>(operation, q());
+    } catch (error) {
+      if (findPgError(error)?.code !== PgCode.UNDEFINED_TABLE) throw error;
+      if (!(await ensureSequences(this.dataSource, this.tables.sequences, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs))) throw error;
+      this.options.logger.info('created the missing id sequences', { sequences: this.tables.sequences.map((s) => `${s.schema}.${s.name}`) });
+      return this.run.query<T>(operation, q());
+    }
+  }
+
+  /**
+   * How ready results wake waiters, found once: `"trigger"` when the task
+   * table has the wake-up trigger (installed here, under the schema lock, on
+   * tables the synchronizer did not make), so stores NOTIFY only for waited-for
+   * tasks; `"inline"` when this role may not install it, so every ready store
+   * NOTIFYs itself, as before. A missing task table is asked again next time.
+   */
+  private wake(): Promise<WakeMode> {
+    this.wakeMode ??= this.findWakeMode().then(
+      (mode) => {
+        if (mode === undefined) this.wakeMode = undefined;
+        return mode ?? 'inline';
+      },
+      (error: unknown) => {
+        this.wakeMode = undefined;
+        throw error;
+      },
+    );
+    return this.wakeMode;
+  }
+
+  private async findWakeMode(): Promise<WakeMode | undefined> {
+    const names = this.tables.wake;
+    if (await isWakeInstalled(this.dataSource, names)) return 'trigger';
+    try {
+      await ensureWake(this.dataSource, names, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
+      this.options.logger.info('installed the wake-up trigger on the task table', { table: names.task });
+      return 'trigger';
+    } catch (error) {
+      if (findPgError(error)?.code === PgCode.UNDEFINED_TABLE) return undefined;
+      if (!(error instanceof MissingTableError)) throw error;
+      this.options.logger.warn('this role may not install the wake-up trigger: every ready store will NOTIFY, and waits on results written by Celery itself wake on the periodic re-read', {
+        table: names.task,
+        statements: error.statement,
+      });
+      return 'inline';
+    }
+  }
+
+  private async ensureFirstSeenTable(): Promise<void> {
+    if (this.firstSeenReady) return;
+    await ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
+    this.firstSeenReady = true;
+  }
+
+  /**
+   * A connection of its own, outside TypeORM's pool, since LISTEN must stay on
+   * one session for good. Its socket does not keep the process alive: an app
+   * that destroys its DataSource and forgets `close()` still exits.
+   */
+  private async connectListener(): Promise<Client> {
+    let client: Client;
+    try {
+      client = await connectDedicated(this.dataSource, 'Waiting for results (the LISTEN connection)', this.options.logger, this.options.listenConnection);
+    } catch (error) {
+      if (error instanceof ResultBackendError) throw error;
+      throw new DatabaseError('open the LISTEN connection', findPgError(error)?.code, 1, error);
+    }
+    (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
+    return client;
+  }
+}
