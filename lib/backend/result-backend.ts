@@ -323,6 +323,7 @@ export class ResultBackend {
     return {
       query: <T>(operation: string, q: SqlQuery) => retry(operation, async () => (await this.dataSource.query(q.text, q.values)) as T[]),
       affected,
+      retry,
       drain: async (operation, next, batch) => {
         let total = 0;
         for (;;) {

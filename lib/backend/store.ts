@@ -57,6 +57,8 @@ export interface StatementRunner {
   affected(operation: string, q: SqlQuery): Promise<number>;
   /** Runs the statement again and again until a run changes fewer than `batch` rows; resolves to the total. */
   drain(operation: string, next: () => SqlQuery, batch: number): Promise<number>;
+  /** Runs a step of several statements that is safe to run again (a CREATE … IF NOT EXISTS under the lock), with the same retry policy. */
+  retry<T>(operation: string, step: () => Promise<T>): Promise<T>;
 }
 
 /** How waits are woken where the database can push (PostgreSQL's LISTEN/NOTIFY). */

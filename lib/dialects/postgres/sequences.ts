@@ -53,7 +53,8 @@ export async function createUnderSchemaLock(
     await runner.commitTransaction();
     return created;
   } catch (error) {
-    if (runner.isTransactionActive) await runner.rollbackTransaction();
+    // A lost connection cannot roll back, and needs not: the server has. Its error is the one to report.
+    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
     if (isConcurrentCreateError(error)) return true;
     if (findPgError(error)?.code === PgCode.INSUFFICIENT_PRIVILEGE) throw denied(error);
     throw error;

@@ -129,7 +129,7 @@ export class PostgresStore implements ResultStore {
       return await this.run.query<T>(operation, q());
     } catch (error) {
       if (findPgError(error)?.code !== PgCode.UNDEFINED_TABLE) throw error;
-      if (!(await ensureSequences(this.dataSource, this.tables.sequences, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs))) throw error;
+      if (!(await this.run.retry('create the id sequences', () => ensureSequences(this.dataSource, this.tables.sequences, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs)))) throw error;
       this.options.logger.info('created the missing id sequences', { sequences: this.tables.sequences.map((s) => `${s.schema}.${s.name}`) });
       return this.run.query<T>(operation, q());
     }
@@ -143,7 +143,7 @@ export class PostgresStore implements ResultStore {
    * NOTIFYs itself, as before. A missing task table is asked again next time.
    */
   private wake(): Promise<WakeMode> {
-    this.wakeMode ??= this.findWakeMode().then(
+    this.wakeMode ??= this.run.retry('find or install the wake-up trigger', () => this.findWakeMode()).then(
       (mode) => {
         if (mode === undefined) this.wakeMode = undefined;
         return mode ?? 'inline';
@@ -176,7 +176,7 @@ export class PostgresStore implements ResultStore {
 
   private async ensureFirstSeenTable(): Promise<void> {
     if (this.firstSeenReady) return;
-    await ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
+    await this.run.retry('create the first-seen table', () => ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs));
     this.firstSeenReady = true;
   }
 
