@@ -91,3 +91,30 @@ export interface ResultStore {
   /** Push wake-ups, or null where waits poll. */
   readonly push: PushWakeups | null;
 }
+
+/** The statements of one cleanup, for {@link cleanupInBatches}. */
+export interface CleanupSteps {
+  expiredTasks(): SqlQuery;
+  expiredGroups(): SqlQuery;
+  /** Makes the package's own first-seen table, once. */
+  ensureFirstSeen(): Promise<void>;
+  abandonedTasks(): SqlQuery;
+  forgetFirstSeen: SqlQuery;
+  recordFirstSeen(): SqlQuery;
+}
+
+/**
+ * The cleanup every store runs, in this order: expired ready rows, expired
+ * groups, unfinished rows whose first-seen time is past the horizon, then the
+ * first-seen times of tasks that finished or went, then first-seen times for
+ * the unfinished rows not seen before. Each step in batches.
+ */
+export async function cleanupInBatches(run: StatementRunner, batch: number, steps: CleanupSteps): Promise<CleanupCounts> {
+  const tasks = await run.drain('clean up tasks', steps.expiredTasks, batch);
+  const groups = await run.drain('clean up groups', steps.expiredGroups, batch);
+  await steps.ensureFirstSeen();
+  const unfinishedTasks = await run.drain('clean up abandoned tasks', steps.abandonedTasks, batch);
+  await run.affected('forget first-seen times', steps.forgetFirstSeen);
+  await run.drain('record first-seen times', steps.recordFirstSeen, batch);
+  return { tasks, unfinishedTasks, groups };
+}

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { CleanupCounts, GroupRow, ResultStore, StatementRunner, StoreParams, TaskRow } from '../../backend/store';
+import { CleanupCounts, GroupRow, ResultStore, StatementRunner, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
 import { firstSeenTableName } from '../../backend/tables';
 import type { Logger } from '../../logger';
 import * as sql from './backend-sql';
@@ -77,18 +77,20 @@ export class MySqlStore implements ResultStore {
   }
 
   /** The same steps as on PostgreSQL. CREATE TABLE IF NOT EXISTS is safe to race on MySQL, so it takes no lock. */
-  async cleanup(olderThanMs: number, unfinishedOlderThanMs: number, batch: number): Promise<CleanupCounts> {
+  cleanup(olderThanMs: number, unfinishedOlderThanMs: number, batch: number): Promise<CleanupCounts> {
     const t = this.tables;
-    const tasks = await this.run.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThanMs, batch, true), batch);
-    const groups = await this.run.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThanMs, batch, false), batch);
-    if (!this.firstSeenReady) {
-      await this.run.query('create the first-seen table', { text: sql.createFirstSeenSql(t), values: [] });
-      this.firstSeenReady = true;
-      this.logger.debug('first-seen table ready', { table: t.firstSeen });
-    }
-    const unfinishedTasks = await this.run.drain('clean up abandoned tasks', () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThanMs, batch), batch);
-    await this.run.affected('forget first-seen times', sql.forgetFirstSeenSql(t));
-    await this.run.drain('record first-seen times', () => sql.recordFirstSeenBatchSql(t, batch), batch);
-    return { tasks, unfinishedTasks, groups };
+    return cleanupInBatches(this.run, batch, {
+      expiredTasks: () => sql.deleteExpiredBatchSql(t.task, olderThanMs, batch, true),
+      expiredGroups: () => sql.deleteExpiredBatchSql(t.group, olderThanMs, batch, false),
+      ensureFirstSeen: async () => {
+        if (this.firstSeenReady) return;
+        await this.run.query('create the first-seen table', { text: sql.createFirstSeenSql(t), values: [] });
+        this.firstSeenReady = true;
+        this.logger.debug('first-seen table ready', { table: t.firstSeen });
+      },
+      abandonedTasks: () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThanMs, batch),
+      forgetFirstSeen: sql.forgetFirstSeenSql(t),
+      recordFirstSeen: () => sql.recordFirstSeenBatchSql(t, batch),
+    });
   }
 }

@@ -1,6 +1,6 @@
 import type { Client, ClientConfig } from 'pg';
 import type { DataSource } from 'typeorm';
-import type { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, StoreParams, TaskRow } from '../../backend/store';
+import { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
 import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from '../../backend/tables';
 import { DatabaseError, MissingTableError, ResultBackendError } from '../../errors';
 import type { Logger } from '../../logger';
@@ -108,15 +108,16 @@ export class PostgresStore implements ResultStore {
     return (await this.run.affected('forget task', sql.deleteTaskSql(this.tables, taskId))) > 0;
   }
 
-  async cleanup(olderThanMs: number, unfinishedOlderThanMs: number, batch: number): Promise<CleanupCounts> {
+  cleanup(olderThanMs: number, unfinishedOlderThanMs: number, batch: number): Promise<CleanupCounts> {
     const t = this.tables;
-    const tasks = await this.run.drain('clean up tasks', () => sql.deleteExpiredBatchSql(t.task, olderThanMs, batch, true), batch);
-    const groups = await this.run.drain('clean up groups', () => sql.deleteExpiredBatchSql(t.group, olderThanMs, batch, false), batch);
-    await this.ensureFirstSeenTable();
-    const unfinishedTasks = await this.run.drain('clean up abandoned tasks', () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThanMs, batch), batch);
-    await this.run.affected('forget first-seen times', sql.forgetFirstSeenSql(t));
-    await this.run.drain('record first-seen times', () => sql.recordFirstSeenBatchSql(t, batch), batch);
-    return { tasks, unfinishedTasks, groups };
+    return cleanupInBatches(this.run, batch, {
+      expiredTasks: () => sql.deleteExpiredBatchSql(t.task, olderThanMs, batch, true),
+      expiredGroups: () => sql.deleteExpiredBatchSql(t.group, olderThanMs, batch, false),
+      ensureFirstSeen: () => this.ensureFirstSeenTable(),
+      abandonedTasks: () => sql.deleteAbandonedBatchSql(t, unfinishedOlderThanMs, batch),
+      forgetFirstSeen: sql.forgetFirstSeenSql(t),
+      recordFirstSeen: () => sql.recordFirstSeenBatchSql(t, batch),
+    });
   }
 
   /**
