@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { redact } from '../../lib/cli/main';
 import { ExitCode } from '../../lib/cli/exit-codes';
 import { useTestDatabase, withFreshDatabase } from '../support/database';
@@ -155,19 +157,41 @@ describe('The typeorm-result-backend CLI', function () {
 
   describe('many deploy steps at once (real processes, fresh databases)', () => {
     /** Starts n commands at the same moment and resolves to their exit codes and stderr. */
-    function together(n: number, argv: string[], env: Record<string, string>): Promise<Run[]> {
-      return Promise.all(
-        Array.from({ length: n }, () =>
-          new Promise<Run>((resolve) => {
-            const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, ...env } });
-            let stdout = '';
-            let stderr = '';
-            child.stdout.on('data', (d) => (stdout += d));
-            child.stderr.on('data', (d) => (stderr += d));
-            child.on('close', (status) => resolve({ status, stdout, stderr }));
-          }),
-        ),
+    /**
+     * Starts n processes of a command and releases them together: each one's
+     * DataSource connects and then waits on a file (test/fixtures/cli/barrier.cjs);
+     * once all have said so, the file is created.
+     */
+    async function together(n: number, argv: string[], env: Record<string, string>): Promise<Run[]> {
+      const barrier = join(mkdtempSync(join(tmpdir(), 'trb-barrier-')), 'go');
+      let ready = 0;
+      let allReady!: () => void;
+      const released = new Promise<void>((resolve) => (allReady = resolve));
+      const runs = Array.from({ length: n }, () =>
+        new Promise<Run>((resolve) => {
+          const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, ...env, TRB_BARRIER: barrier } });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d) => (stdout += d));
+          child.stderr.on('data', (d) => {
+            const before = stderr.includes('barrier: ready');
+            stderr += d;
+            if (!before && stderr.includes('barrier: ready') && ++ready === n) allReady();
+          });
+          // A process that ends before the barrier (a broken setup) must not leave the others waiting.
+          child.on('close', (status) => {
+            if (!stderr.includes('barrier: ready') && ++ready === n) allReady();
+            resolve({ status, stdout, stderr });
+          });
+        }),
       );
+      await released;
+      writeFileSync(barrier, '');
+      try {
+        return await Promise.all(runs);
+      } finally {
+        rmSync(dirname(barrier), { recursive: true, force: true });
+      }
     }
 
     it('4 concurrent `sync` commands: 0 failures, one of them changed the schema', async () => {
