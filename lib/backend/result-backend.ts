@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { DecodeLocation, GroupNotFoundError, InvalidArgumentError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError } from '../errors';
+import { DecodeLocation, GroupNotFoundError, InvalidArgumentError, InvalidOptionError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError } from '../errors';
 import { dialectOf } from '../dialects';
 import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
 import type { SqlQuery } from '../query';
@@ -97,6 +97,12 @@ export class ResultBackend {
     this.options = resolveResultBackendOptions(options);
     const { task, group } = resolveEntities(options.entities, defaultEntities(dataSource.options.type));
     const { logger, listen, listenConnection } = this.options;
+    if (dialect === 'mysql' && listenConnection !== undefined) {
+      throw new InvalidOptionError(
+        `Option listenConnection was given for a ${String(dataSource.options.type)} DataSource; it is the connection PostgreSQL's LISTEN runs on, ` +
+          'and MySQL has no LISTEN/NOTIFY: waits there poll every pollIntervalMs. Leave it out, and tune pollIntervalMs instead.',
+      );
+    }
     const run = this.statementRunner();
     this.store = dialect === 'mysql' ? new MySqlStore(dataSource, task, group, run, logger) : new PostgresStore(dataSource, task, group, run, { listen, listenConnection, logger });
     // Where the database cannot push (MySQL), or listen is off, waits poll, batched, at pollIntervalMs.

@@ -108,13 +108,14 @@ describe('ResultBackend on MySQL/MariaDB', function () {
     }
   });
 
-  it('refuses the PostgreSQL entities on a MariaDB DataSource with a typed error that names the right ones', async () => {
+  it('refuses the PostgreSQL entities, and a LISTEN connection, on a MariaDB DataSource with typed errors that say what to use', async () => {
     const ds = await SafeSynchronizer.initialize(new DataSource({ type: 'mariadb', url: db.current().url, entities: [MariaDbTaskMeta, MariaDbTaskSetMeta], synchronize: true }));
     try {
       const backend = new ResultBackend(ds, { entities: { task: TaskMeta, group: TaskSetMeta } });
       const error = await rejection(backend.getTaskMeta('x'));
       expect(error).to.be.instanceOf(InvalidOptionError);
       expect((error as Error).message).to.match(/does not extend AbstractMySqlTaskMeta.*MariaDbTaskMeta/);
+      expect(() => new ResultBackend(ds, { listenConnection: 'postgres://x' })).to.throw(InvalidOptionError, /listenConnection was given for a mariadb DataSource.*pollIntervalMs/);
     } finally {
       await ds.destroy();
     }
