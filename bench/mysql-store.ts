@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 import { MariaDbTaskMeta, MariaDbTaskSetMeta, ResultBackend, SafeSynchronizer } from '../lib';
 import { storeSql } from '../lib/dialects/mysql/backend-sql';
 import { jsonCodec } from '../lib/celery/codec';
-import { createMySqlDatabase, dropMySqlDatabase, mysqlUnavailable } from '../test/support/mariadb';
+import { createMySqlDatabase, dropMySqlDatabase, mysqlUnavailable } from '../examples/support/mysql';
 import { BenchContext, drive, median, ms, percentile, ratio, sideBySide } from './support';
 
 

@@ -3,6 +3,7 @@
  * identifier quoting, and running a statement on a QueryRunner or a pg Client.
  */
 import type { Client } from 'pg';
+import { QueryRunnerAlreadyReleasedError } from 'typeorm';
 
 export interface SqlQuery {
   text: string;
@@ -30,4 +31,14 @@ export function quoteIdent(name: string): string {
 
 export function qualified(schema: string | undefined, name: string): string {
   return schema ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name);
+}
+
+/**
+ * TypeORM releases a query runner when its connection fails, sometimes before
+ * the failing statement's own error arrives; the next statement then finds it
+ * released. Nothing of ours releases a runner while using it, so this means
+ * the connection was lost, on any database.
+ */
+export function isReleasedUnderUs(error: unknown): boolean {
+  return error instanceof QueryRunnerAlreadyReleasedError;
 }

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { DatabaseError, ResultBackendError } from '../errors';
 import { PgCode, findPgError, isConnectionLost } from '../dialects/postgres/codes';
 import { MySqlErrno, findMySqlError } from '../dialects/mysql/codes';
@@ -9,8 +8,6 @@ import { isConnectionLost as isMySqlConnectionLost } from '../dialects/mysql/cla
 export function isTransientError(error: unknown): boolean {
   const code = findPgError(error)?.code;
   if (code === PgCode.SERIALIZATION_FAILURE || code === PgCode.DEADLOCK_DETECTED || isConnectionLost(error)) return true;
-  // TypeORM releases a query runner when its connection fails, sometimes before the statement's own error arrives.
-  if (error instanceof QueryRunnerAlreadyReleasedError) return true;
   const errno = findMySqlError(error)?.errno;
   return errno === MySqlErrno.LOCK_DEADLOCK || errno === MySqlErrno.LOCK_WAIT_TIMEOUT || isMySqlConnectionLost(error);
 }

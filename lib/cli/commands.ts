@@ -68,10 +68,7 @@ export async function status(ds: DataSource): Promise<Status> {
     const meta = ds.getMetadata(target);
     if (dialect === 'mysql') {
       const table = mysql.qualifiedMySql(meta.database, meta.tableName);
-      const [{ n }] = await runSql<{ n: number | string }>(ds.manager, {
-        text: 'SELECT count(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
-        values: [meta.database ?? null, meta.tableName],
-      });
+      const [{ n }] = await runSql<{ n: number | string }>(ds.manager, mysql.relationExistsSql(meta.database, meta.tableName, 'BASE TABLE'));
       const rows = Number(n) > 0 ? await runSql<{ status: string; count: number }>(ds.manager, mysql.countByStateSql(table)) : [];
       tables.push({ table, states: Object.fromEntries(rows.map((r) => [r.status, Number(r.count)])) });
       continue;

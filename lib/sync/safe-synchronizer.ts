@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DataSource, DataSourceOptions, QueryRunner, QueryRunnerAlreadyReleasedError } from 'typeorm';
+import type { DataSource, DataSourceOptions, QueryRunner } from 'typeorm';
 import { InvalidOptionError, NotInitializedError, SchemaSyncError } from '../errors';
 import { DialectName, dialectOf } from '../dialects';
 import { SYNC_ERRORS, SyncErrorClassifier } from '../dialects/classify';
@@ -194,11 +194,7 @@ export class SafeSynchronizer {
         });
         return result;
       } catch (error) {
-        // Nothing of ours releases the runner during TypeORM's build: when TypeORM finds it
-        // released, its connection failed under it (TypeORM releases on the client's 'error'
-        // event, sometimes before the failing statement's own error arrives), and the server
-        // rolled the sync back, as for any lost connection.
-        if (!this.errors.isRetryableSyncError(error) && !(error instanceof QueryRunnerAlreadyReleasedError)) throw error;
+        if (!this.errors.isRetryableSyncError(error)) throw error;
         lastError = error;
         logger.debug('the sync attempt was rolled back (a concurrent change, or its connection was lost); retrying', {
           attempt,

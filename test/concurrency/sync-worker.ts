@@ -8,12 +8,15 @@ import 'reflect-metadata';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { SafeSynchronizer, SyncResult } from '../../lib';
 import { findPgError } from '../../lib/dialects/postgres/codes';
+import { findMySqlError } from '../../lib/dialects/mysql/codes';
 import { celeryEntities, fullEntities } from '../fixtures/full-entities';
+import { mysqlEntities } from '../fixtures/mysql-entities';
 
 export interface WorkerConfig {
   url: string;
   mode: 'plain' | 'safe';
-  entitySet: 'celery' | 'full';
+  /** PostgreSQL's Celery tables alone or with an app's; or, on MariaDB, Celery's and an app's. */
+  entitySet: 'celery' | 'full' | 'mariadb';
   isolationLevel?: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
   transactionMode?: 'all' | 'none';
 }
@@ -31,16 +34,20 @@ export interface WorkerReport {
 const config = JSON.parse(process.env.TRB_WORKER_CONFIG ?? '{}') as WorkerConfig;
 
 async function main(): Promise<WorkerReport> {
-  const ds = new DataSource({
-    type: 'postgres',
-    url: config.url,
-    applicationName: `trb-fleet-${config.mode}-${process.pid}`,
-    poolSize: 2,
-    entities: config.entitySet === 'full' ? fullEntities : celeryEntities,
-    synchronize: true,
-    isolationLevel: config.isolationLevel,
-    migrationsTransactionMode: config.transactionMode,
-  } as DataSourceOptions);
+  const ds = new DataSource(
+    config.entitySet === 'mariadb'
+      ? { type: 'mariadb', url: config.url, poolSize: 2, entities: mysqlEntities, synchronize: true }
+      : ({
+          type: 'postgres',
+          url: config.url,
+          applicationName: `trb-fleet-${config.mode}-${process.pid}`,
+          poolSize: 2,
+          entities: config.entitySet === 'full' ? fullEntities : celeryEntities,
+          synchronize: true,
+          isolationLevel: config.isolationLevel,
+          migrationsTransactionMode: config.transactionMode,
+        } as DataSourceOptions),
+  );
   await new Promise<void>((resolve) => {
     process.once('message', () => resolve());
     process.send?.('ready');
@@ -56,12 +63,13 @@ async function main(): Promise<WorkerReport> {
     return { ok: true, mode: config.mode, ms, result: summary };
   } catch (error) {
     const pg = findPgError(error);
+    const mysql = findMySqlError(error);
     if (ds.isInitialized) await ds.destroy().catch(() => undefined);
     return {
       ok: false,
       mode: config.mode,
       ms: performance.now() - started,
-      code: pg?.code ?? (error as { code?: string }).code,
+      code: pg?.code ?? mysql?.code ?? (error as { code?: string }).code,
       constraint: pg?.constraint,
       message: error instanceof Error ? error.message : String(error),
     };

@@ -8,9 +8,9 @@ import { mysqlEntities } from '../fixtures/mysql-entities';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { rejection } from '../support/backend';
 import { requireMySql, useMySqlDatabase, withFreshMySqlDatabase } from '../support/mariadb';
-import type { MySqlWorkerConfig, MySqlWorkerReport } from './mysql-sync-worker';
+import type { WorkerConfig, WorkerReport } from '../concurrency/sync-worker';
 
-const WORKER = join(__dirname, 'mysql-sync-worker.js');
+const WORKER = join(__dirname, '..', 'concurrency', 'sync-worker.js');
 
 /** Not idempotent: run twice, its CREATE TABLE fails; every run of up() leaves a row. */
 class CreateUpLogMySql1700000000001 implements MigrationInterface {
@@ -25,11 +25,11 @@ class CreateUpLogMySql1700000000001 implements MigrationInterface {
 }
 const N = 8;
 
-function fleet(url: string, mode: 'plain' | 'safe', n = N): MySqlWorkerConfig[] {
-  return Array.from({ length: n }, () => ({ url, mode }));
+function fleet(url: string, mode: 'plain' | 'safe', n = N): WorkerConfig[] {
+  return Array.from({ length: n }, () => ({ url, mode, entitySet: 'mariadb' as const }));
 }
 
-function summary(reports: MySqlWorkerReport[]): string {
+function summary(reports: WorkerReport[]): string {
   const failures = reports.filter((r) => !r.ok);
   return `${failures.length}/${reports.length} failed${failures.length ? `: ${[...new Set(failures.map((f) => `${f.code} ${f.message?.slice(0, 80)}`))].join('; ')}` : ''}`;
 }
@@ -42,7 +42,7 @@ describe('SafeSynchronizer on MySQL/MariaDB (GET_LOCK)', function () {
     let safeFailed = 0;
     for (let trial = 1; trial <= 2; trial++) {
       await withFreshMySqlDatabase('safe_fleet', async (db) => {
-        const run = await runFleet<MySqlWorkerConfig, MySqlWorkerReport>(fleet(db.url, 'safe'), WORKER);
+        const run = await runFleet<WorkerConfig, WorkerReport>(fleet(db.url, 'safe'), WORKER);
         console.log(`    safe, trial ${trial}: ${summary(run.reports)}`);
         safeFailed += run.reports.filter((r) => !r.ok).length;
         expect(run.reports.filter((r) => r.result?.changed)).to.have.length(1);
@@ -59,7 +59,7 @@ describe('SafeSynchronizer on MySQL/MariaDB (GET_LOCK)', function () {
     let plainFailed = 0;
     for (let trial = 1; trial <= 5 && plainFailed === 0; trial++) {
       await withFreshMySqlDatabase('plain_fleet', async (db) => {
-        const run = await runFleet<MySqlWorkerConfig, MySqlWorkerReport>(fleet(db.url, 'plain'), WORKER);
+        const run = await runFleet<WorkerConfig, WorkerReport>(fleet(db.url, 'plain'), WORKER);
         console.log(`    plain, trial ${trial}: ${summary(run.reports)}`);
         plainFailed += run.reports.filter((r) => !r.ok).length;
       });
@@ -70,7 +70,7 @@ describe('SafeSynchronizer on MySQL/MariaDB (GET_LOCK)', function () {
   it('safe processes racing plain ones still all succeed: duplicate-object errors are retried until a fresh diff is empty', async () => {
     await withFreshMySqlDatabase('mixed_fleet', async (db) => {
       const configs = [...fleet(db.url, 'plain', N / 2), ...fleet(db.url, 'safe', N / 2)];
-      const run = await runFleet<MySqlWorkerConfig, MySqlWorkerReport>(configs, WORKER);
+      const run = await runFleet<WorkerConfig, WorkerReport>(configs, WORKER);
       const safe = run.reports.filter((r) => r.mode === 'safe');
       console.log(`    mixed: safe ${summary(safe)}; plain ${summary(run.reports.filter((r) => r.mode === 'plain'))}; safe attempts ${safe.map((r) => r.result?.attempts).join(',')}`);
       expect(safe.filter((r) => !r.ok)).to.deep.equal([]);
@@ -101,6 +101,27 @@ describe('SafeSynchronizer on MySQL/MariaDB (GET_LOCK)', function () {
         }
       } finally {
         await holder.end();
+      }
+    });
+
+    it('a holder whose connection dies frees GET_LOCK at once: the waiting sync then proceeds', async () => {
+      const holder = await createConnection({ uri: db.current().url });
+      await holder.query("SELECT GET_LOCK('trb_spec_dead_holder', 0)");
+      const ds = await new DataSource({ type: 'mariadb', url: db.current().url, entities: mysqlEntities }).initialize();
+      try {
+        const sync = new SafeSynchronizer(ds, { lockName: 'trb_spec_dead_holder', lockTimeoutMs: 20_000 }).synchronize();
+        // Once the sync waits on the lock, the holder's connection goes away without releasing it.
+        for (;;) {
+          const [rows] = (await holder.query("SELECT count(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT GET_LOCK(%' AND ID <> CONNECTION_ID()")) as unknown as [[{ n: number }]];
+          if (Number(rows[0].n) > 0) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        holder.destroy();
+        const result = await sync;
+        expect(result).to.deep.include({ changed: true, lockName: 'trb_spec_dead_holder' });
+        expect(result.lockWaitMs).to.be.lessThan(20_000);
+      } finally {
+        await ds.destroy();
       }
     });
 

@@ -1,37 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createConnection } from 'mysql2/promise';
+import { createMySqlDatabase, dropMySqlDatabase, mysqlUnavailable } from '../../examples/support/mysql';
 
-/**
- * The MySQL/MariaDB server the dialect specs use: MYSQL_URL, or this
- * machine's MariaDB (127.0.0.1:3306, root, no password). Each test gets a
- * database of its own and drops it.
- */
-export function mysqlServerUrl(): string {
-  return process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
-}
-
-export function mysqlDatabaseUrl(name: string): string {
-  const url = new URL(mysqlServerUrl());
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-let availability: Promise<string | null> | undefined;
-
-/** Null when the server answers; otherwise what is missing, for the skip message. */
-export function mysqlUnavailable(): Promise<string | null> {
-  availability ??= (async () => {
-    try {
-      const connection = await createConnection({ uri: mysqlServerUrl(), connectTimeout: 3_000 });
-      await connection.end();
-      return null;
-    } catch (error) {
-      const where = new URL(mysqlServerUrl());
-      return `no MySQL/MariaDB server at ${where.hostname}:${where.port || 3306} (${(error as Error).message}); set MYSQL_URL, or start one`;
-    }
-  })();
-  return availability;
-}
+export { createMySqlDatabase, dropMySqlDatabase, mysqlServerUrl, mysqlUnavailable } from '../../examples/support/mysql';
 
 /**
  * Skips the suite, loudly, where no server can be had; fails instead when
@@ -45,24 +15,6 @@ export function requireMySql(): void {
     console.warn(`    SKIPPED (MySQL/MariaDB specs): ${missing}`);
     this.skip();
   });
-}
-
-export async function mysqlAdmin<T>(fn: (run: (sql: string, values?: unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
-  const connection = await createConnection({ uri: mysqlServerUrl() });
-  try {
-    return await fn(async (sql, values) => (await connection.query(sql, values))[0]);
-  } finally {
-    await connection.end();
-  }
-}
-
-export async function createMySqlDatabase(name: string): Promise<string> {
-  await mysqlAdmin((run) => run(`CREATE DATABASE \`${name}\``));
-  return mysqlDatabaseUrl(name);
-}
-
-export async function dropMySqlDatabase(name: string): Promise<void> {
-  await mysqlAdmin((run) => run(`DROP DATABASE IF EXISTS \`${name}\``));
 }
 
 export interface MySqlTestDatabase {

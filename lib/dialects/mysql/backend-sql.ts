@@ -399,3 +399,14 @@ WHERE ${isNotReady(`${t.task}.status`)}`,
 export function countByStateSql(table: string): SqlQuery {
   return { text: `SELECT COALESCE(status, 'PENDING') AS status, CAST(COUNT(*) AS DOUBLE) AS count FROM ${table} GROUP BY 1 ORDER BY 1`, values: [] };
 }
+
+/**
+ * Whether a table (`BASE TABLE`) or sequence (`SEQUENCE`) exists, in the
+ * given database or the connection's. `n` is a count, 0 or 1.
+ */
+export function relationExistsSql(database: string | undefined, name: string, type: 'BASE TABLE' | 'SEQUENCE'): SqlQuery {
+  return {
+    text: 'SELECT count(*) AS n FROM information_schema.TABLES WHERE TABLE_TYPE = ? AND TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
+    values: [type, database ?? null, name],
+  };
+}

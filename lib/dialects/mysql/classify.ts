@@ -1,3 +1,4 @@
+import { isReleasedUnderUs } from '../../query';
 import { MySqlErrno, findMySqlError } from './codes';
 
 /** "Another session created this object first": a process outside the lock raced us. */
@@ -28,6 +29,7 @@ export function isConcurrentCreateError(error: unknown): boolean {
 
 /** The session ended under the statement: whatever it was doing was not finished, and may start again. */
 export function isConnectionLost(error: unknown): boolean {
+  if (isReleasedUnderUs(error)) return true;
   const e = findMySqlError(error);
   if (!e) return false;
   return (e.errno !== undefined && LOST.has(e.errno)) || (e.code !== undefined && LOST_CODES.has(e.code));

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { AbstractMySqlTaskMeta, AbstractMySqlTaskSetMeta } from '../../../entities/mysql-task-meta';
 import type { Queryable } from '../../query';
-import { qualifiedMySql } from './backend-sql';
+import { qualifiedMySql, relationExistsSql } from './backend-sql';
 
 /**
  * Celery's sequences on MariaDB, for the entities that draw their ids from
@@ -22,13 +22,6 @@ export function mysqlSequences(dataSource: DataSource): { database: string | und
   return [...found.values()];
 }
 
-export function sequenceExistsSql(database: string | undefined, name: string): { text: string; values: unknown[] } {
-  return {
-    text: "SELECT count(*) AS n FROM information_schema.TABLES WHERE TABLE_TYPE = 'SEQUENCE' AND TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
-    values: [database ?? null, name],
-  };
-}
-
 /** As Celery's: START WITH 1, MariaDB's defaults otherwise. */
 export function createSequenceSql(database: string | undefined, name: string): string {
   return `CREATE SEQUENCE IF NOT EXISTS ${qualifiedMySql(database, name)}`;
@@ -38,7 +31,7 @@ export function createSequenceSql(database: string | undefined, name: string): s
 export async function missingSequenceStatements(runner: Queryable, dataSource: DataSource): Promise<string[]> {
   const statements: string[] = [];
   for (const { database, name } of mysqlSequences(dataSource)) {
-    const q = sequenceExistsSql(database, name);
+    const q = relationExistsSql(database, name, 'SEQUENCE');
     const [row] = (await runner.query(q.text, q.values)) as { n: number | string }[];
     if (Number(row.n) === 0) statements.push(createSequenceSql(database, name));
   }

@@ -1,3 +1,5 @@
+import { isReleasedUnderUs } from '../../query';
+
 /**
  * PostgreSQL SQLSTATE codes and catalog constraint names this package reacts to.
  * Named here once so every classification reads the same list.
@@ -61,6 +63,7 @@ const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONN
  * on a fresh connection.
  */
 export function isConnectionLost(error: unknown): boolean {
+  if (isReleasedUnderUs(error)) return true;
   const pg = findPgError(error);
   if (pg) return pg.code === PgCode.ADMIN_SHUTDOWN;
   let current: unknown = error;
