@@ -103,6 +103,63 @@ export class SchemaSyncError extends ResultBackendError {
   }
 }
 
+/** One column change the synchronizer will not make as TypeORM would, with what is at stake. */
+export interface GuardedChange {
+  /** `table.column`, or `schema.table.column` outside the default schema: the name `allowDataLoss` takes. */
+  column: string;
+  /** What TypeORM's statement would do to the stored values, in words. */
+  effect: string;
+  /** How many stored values (or, for a change that would fail, rows in the way) are at stake. */
+  count: number;
+  /** The statements TypeORM would run. */
+  statements: readonly string[];
+  /** What to do instead. */
+  remedy: string;
+}
+
+function listChanges(changes: readonly GuardedChange[]): string {
+  return changes.map((c) => `- ${c.column}: ${c.effect}. Statement: ${c.statements.join('; ')}. ${c.remedy}`).join('\n');
+}
+
+/**
+ * The sync would destroy or alter stored values, and nobody named the columns
+ * in `allowDataLoss`. Thrown under the lock before any DDL ran: the sync's
+ * transaction was rolled back and nothing changed.
+ */
+export class DataLossError extends ResultBackendError {
+  readonly changes: readonly GuardedChange[];
+
+  constructor(changes: readonly GuardedChange[]) {
+    super(
+      'DATA_LOSS',
+      `The schema sync would destroy or alter stored values in ${changes.length} column(s):\n${listChanges(changes)}\n` +
+        'Nothing was changed: the sync stopped before its first DDL statement. Keep the column as it is in the entity (name: and type: as the database has them), ' +
+        'make the change in a migration that moves the values (RENAME COLUMN, ALTER COLUMN … TYPE … USING), ' +
+        'or accept the loss for those columns only with allowDataLoss: ["table.column"] (CLI: sync --accept-data-loss table.column).',
+    );
+    this.changes = changes;
+  }
+}
+
+/**
+ * The sync would fail on the rows the table holds (NULLs where the entity now
+ * says NOT NULL, an enum value still in use, duplicates under a new unique
+ * key). Thrown under the lock before any DDL ran, instead of the database's
+ * error on every start.
+ */
+export class IncompatibleDataError extends ResultBackendError {
+  readonly changes: readonly GuardedChange[];
+
+  constructor(changes: readonly GuardedChange[]) {
+    super(
+      'INCOMPATIBLE_DATA',
+      `The schema sync cannot apply ${changes.length} change(s) to the rows the tables hold now:\n${listChanges(changes)}\n` +
+        'Nothing was changed: the sync stopped before its first DDL statement. Fix the rows first (or give the column a default), then start again.',
+    );
+    this.changes = changes;
+  }
+}
+
 /** The tables exist but their id sequences do not, and this database role may not create them. */
 export class MissingSequenceError extends ResultBackendError {
   readonly statements: readonly string[];

@@ -5,6 +5,7 @@
  */
 export { SafeSynchronizer } from './sync/safe-synchronizer';
 export type { SyncResult, SafeInitializeOptions } from './sync/safe-synchronizer';
+export type { PlannedStatement, StatementAction, KeptChange } from './sync/data-guard';
 export { SafeMigrator } from './migrate/safe-migrator';
 export type { MigrationRunResult } from './migrate/safe-migrator';
 export type { LockKey } from './dialects/postgres/advisory-lock';
@@ -21,8 +22,10 @@ export {
   NotInitializedError,
   MissingSequenceError,
   MissingTableError,
+  DataLossError,
+  IncompatibleDataError,
 } from './errors';
-export type { LockHolder, DecodeLocation } from './errors';
+export type { LockHolder, DecodeLocation, GuardedChange } from './errors';
 export type { Logger, LogFields, ConsoleStyleLogger } from './logger';
 export { silentLogger } from './logger';
 export { PgCode, CatalogUniqueIndex } from './dialects/postgres/codes';

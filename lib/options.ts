@@ -57,6 +57,24 @@ export interface SafeSynchronizerOptions extends SchemaLockOptions {
    * @defaultValue "fingerprint"
    */
   verify?: SyncVerifyMode;
+  /**
+   * Which changes that destroy or alter stored values the sync may make as
+   * TypeORM would: `false` (none: they throw `DataLossError` before any DDL),
+   * `true` (all: TypeORM's own behaviour, drops and DROP + ADD included), or the
+   * columns by name, `"table.column"` (or `"schema.table.column"` outside the
+   * default schema). Lossless changes (a wider varchar, int to bigint, …) are
+   * made in place whatever this says, unless it names the column or is `true`.
+   * @defaultValue false
+   */
+  allowDataLoss?: boolean | readonly string[];
+  /**
+   * Columns that are in the table but no longer in the entity are kept (a
+   * warning and `SyncResult.kept` say so), which keeps rolling deploys and
+   * rollbacks safe. `true` drops those that hold no value; one that still holds
+   * values throws `DataLossError` unless `allowDataLoss` names it.
+   * @defaultValue false
+   */
+  dropRemovedColumns?: boolean;
 }
 
 export type SyncVerifyMode = 'fingerprint' | 'full';
@@ -86,6 +104,9 @@ export interface ResolvedSafeSynchronizerOptions extends ResolvedSchemaLockOptio
   maxAttempts: number;
   retryDelayMs: number;
   verify: SyncVerifyMode;
+  /** true, or the set of `table.column` / `schema.table.column` names whose loss is accepted. */
+  allowDataLoss: true | ReadonlySet<string>;
+  dropRemovedColumns: boolean;
 }
 
 export const SAFE_SYNCHRONIZER_DEFAULTS = Object.freeze({
@@ -93,6 +114,8 @@ export const SAFE_SYNCHRONIZER_DEFAULTS = Object.freeze({
   maxAttempts: 5,
   retryDelayMs: 50,
   verify: 'fingerprint' as SyncVerifyMode,
+  allowDataLoss: false,
+  dropRemovedColumns: false,
 });
 
 const VERIFY_MODES: readonly SyncVerifyMode[] = ['fingerprint', 'full'];
@@ -174,7 +197,7 @@ function withFields(fields: LogFields | undefined): unknown[] {
 /** MySQL refuses GET_LOCK names longer than this. */
 export const MAX_LOCK_NAME_LENGTH = 64;
 
-const SCHEMA_LOCK_KEYS = ['lockTimeoutMs', 'lockKey', 'lockName', 'logger', 'maxAttempts', 'retryDelayMs', 'verify', 'transaction', 'onSynchronized', 'onMigrated'] as const;
+const SCHEMA_LOCK_KEYS = ['lockTimeoutMs', 'lockKey', 'lockName', 'logger', 'maxAttempts', 'retryDelayMs', 'verify', 'allowDataLoss', 'dropRemovedColumns', 'transaction', 'onSynchronized', 'onMigrated'] as const;
 
 const RESULT_BACKEND_KEYS = [
   'entities',
@@ -262,7 +285,38 @@ export function resolveSafeSynchronizerOptions(options: SafeSynchronizerOptions 
     maxAttempts: requirePositiveInteger('maxAttempts', options.maxAttempts, SAFE_SYNCHRONIZER_DEFAULTS.maxAttempts),
     retryDelayMs: requireNonNegativeInteger('retryDelayMs', options.retryDelayMs, SAFE_SYNCHRONIZER_DEFAULTS.retryDelayMs),
     verify: resolveVerify(options.verify),
+    allowDataLoss: resolveAllowDataLoss(options.allowDataLoss),
+    dropRemovedColumns: requireBoolean('dropRemovedColumns', options.dropRemovedColumns, SAFE_SYNCHRONIZER_DEFAULTS.dropRemovedColumns),
   };
+}
+
+function requireBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value === 'boolean') return value;
+  throw new InvalidOptionError(`Option ${name} is ${describeValue(value)}; it must be true or false. Pass a boolean, or leave it out for ${fallback}.`);
+}
+
+/** `table.column` or `schema.table.column`: the names allowDataLoss takes. */
+const COLUMN_NAME = /^[^.\s]+\.[^.\s]+(\.[^.\s]+)?$/;
+
+function resolveAllowDataLoss(value: unknown): true | ReadonlySet<string> {
+  if (value === undefined || value === false) return new Set();
+  if (value === true) return true;
+  if (Array.isArray(value)) {
+    for (const name of value) {
+      if (typeof name !== 'string' || !COLUMN_NAME.test(name)) {
+        throw new InvalidOptionError(
+          `Option allowDataLoss holds ${describeValue(name)}; each entry must name one column as "table.column" or "schema.table.column", ` +
+            'so that accepting a loss is never broader than meant. Name the columns, or pass true to accept every loss (TypeORM\'s own behaviour).',
+        );
+      }
+    }
+    return new Set(value as string[]);
+  }
+  throw new InvalidOptionError(
+    `Option allowDataLoss is ${describeValue(value)}; it must be false, true, or a list of "table.column" names. ` +
+      'Pass one of those, or leave it out to refuse every change that would lose stored values.',
+  );
 }
 
 function resolveVerify(value: unknown): SyncVerifyMode {

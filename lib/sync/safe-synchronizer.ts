@@ -10,7 +10,9 @@ import { ResolvedSafeSynchronizerOptions, SafeSynchronizerOptions, resolveSafeSy
 import { LockKey, LockPlan, acquireTransactionLock } from '../dialects/postgres/advisory-lock';
 import { installWake, missingWakeStatements, wakeTargets } from '../dialects/postgres/wake';
 import { FingerprintObjects } from '../dialects/postgres/fingerprint-sql';
-import { checkFingerprint, fingerprintObjects, metadataHash, recordFingerprint } from '../dialects/postgres/fingerprint';
+import { checkFingerprint, fingerprintObjects, metadataHash, newerVersionRecorded, recordFingerprint } from '../dialects/postgres/fingerprint';
+import { DataGuard, KeptChange, PlannedStatement } from './data-guard';
+import { BuilderInternals, guardFor, planInMemory } from './guarded-build';
 import { createPrerequisites, findMissingPrerequisites, prerequisiteStatements } from '../dialects/postgres/prerequisites';
 import { READ_COMMITTED_SQL, SYNC_LOCK_NAMESPACE } from '../dialects/postgres/sync-sql';
 
@@ -36,10 +38,17 @@ export interface SyncResult {
    * waited on another's sync), `"diff"` when TypeORM's diff ran.
    */
   verifiedBy: 'fingerprint' | 'diff';
+  /**
+   * What this sync kept instead of running TypeORM's statement: columns the
+   * entities no longer have (and the keys on them), and columns another,
+   * newer app version widened. Each was logged once as a warning. Empty when
+   * the fingerprint matched (nothing ran).
+   */
+  kept: KeptChange[];
 }
 
 /** The part of TypeORM's RdbmsSchemaBuilder we drive; all of it is public in typeorm 1.x. */
-interface SchemaBuilderHooks {
+interface SchemaBuilderHooks extends BuilderInternals {
   build(): Promise<void>;
   log(): Promise<{ upQueries: { query: string }[] }>;
   createMetadataTableIfNecessary(queryRunner: QueryRunner): Promise<void>;
@@ -59,6 +68,7 @@ export interface SafeInitializeOptions extends SafeSynchronizerOptions {
 
 interface Attempt {
   statements: string[];
+  kept: KeptChange[];
   lockWaitMs: number;
   /** True when the fingerprint matched once the lock was ours: another process had just synced. */
   inSync: boolean;
@@ -152,17 +162,19 @@ export class SafeSynchronizer {
       if (check?.matches) {
         const lockKey = this.options.lockKey ?? ([SYNC_LOCK_NAMESPACE, check.derivedKey] as const);
         logger.info('schema synchronized', { changed: false, verifiedBy: 'fingerprint' });
-        return { changed: false, statements: [], lockWaitMs: 0, attempts: 1, durationMs: performance.now() - started, lockKey, lockName: null, verifiedBy: 'fingerprint' };
+        return { changed: false, statements: [], lockWaitMs: 0, attempts: 1, durationMs: performance.now() - started, lockKey, lockName: null, verifiedBy: 'fingerprint', kept: [] };
       }
     }
     const plan = await planSchemaLock(this.dataSource, this.dialect, this.options);
     const statements: string[] = [];
+    let kept: KeptChange[] = [];
     let lockWaitMs = 0;
     let lastError: unknown;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       try {
         const done = await this.attempt(plan);
         statements.push(...done.statements);
+        kept = done.kept;
         lockWaitMs += done.lockWaitMs;
         // After a collision with a process outside the lock, our own success is not
         // proof: that process may still be mid-way. Only an empty diff is.
@@ -184,6 +196,7 @@ export class SafeSynchronizer {
           lockKey: plan.lockKey,
           lockName: plan.lockName,
           verifiedBy: done.inSync ? 'fingerprint' : 'diff',
+          kept,
         };
         logger.info('schema synchronized', {
           changed: result.changed,
@@ -214,15 +227,29 @@ export class SafeSynchronizer {
 
   /**
    * The DDL a sync would run now, without running it: the schemas, extensions
-   * and id sequences it would create first, then TypeORM's own diff. Empty
-   * when the schema matches the entities.
+   * and id sequences it would create first, then TypeORM's own diff as the
+   * data guard would run it (lossless forms in place of DROP + ADD; what it
+   * keeps left out). Empty when the schema matches the entities. A statement
+   * the guard would refuse is listed: the sync would stop on it.
    */
   async pendingStatements(): Promise<string[]> {
-    if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.pendingStatements');
+    return (await this.plan()).filter((s) => s.action !== 'kept').map((s) => s.sql);
+  }
+
+  /**
+   * What a sync would do now, statement by statement, without doing it: each
+   * with its action (`safe`, `lossless`, `kept`, `refused`, `fails`,
+   * `allowed`), the column concerned and, where the guard counted, how many
+   * values are at stake. Counts are taken without the lock; a sync counts again under it.
+   */
+  async plan(): Promise<PlannedStatement[]> {
+    if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.plan');
     const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
+    const diff = await this.guardedLog(builder);
+    const safe = (sql: string): PlannedStatement => ({ sql, action: 'safe' });
     if (this.dialect !== 'postgres') {
       const sequences = this.dialect === 'mysql' ? await missingSequenceStatements(this.dataSource, this.dataSource) : [];
-      return [...sequences, ...(await builder.log()).upQueries.map((q) => q.query)];
+      return [...sequences.map(safe), ...diff];
     }
     const runner = this.dataSource.createQueryRunner();
     let prerequisites: string[];
@@ -231,9 +258,33 @@ export class SafeSynchronizer {
     } finally {
       await runner.release();
     }
-    const memory = await builder.log();
     const wake = await missingWakeStatements(this.dataSource, wakeTargets(this.dataSource));
-    return [...prerequisites, ...memory.upQueries.map((q) => q.query), ...wake];
+    return [...prerequisites.map(safe), ...diff, ...wake.map(safe)];
+  }
+
+  /** TypeORM's log() (its diff in SQL-memory mode, on a runner of its own), with the guard deciding each statement. */
+  private async guardedLog(builder: SchemaBuilderHooks): Promise<PlannedStatement[]> {
+    if (this.dialect === 'sqlite') return (await builder.log()).upQueries.map((q) => ({ sql: q.query, action: 'safe' }));
+    const executeOperations = builder.executeSchemaSyncOperationsInProperOrder.bind(builder);
+    let planned: PlannedStatement[] = [];
+    builder.executeSchemaSyncOperationsInProperOrder = async () => {
+      const runner = builder.queryRunner!;
+      const guard = this.guard(builder, runner, false);
+      await guard.around(runner, 'plan', executeOperations);
+      planned = guard.plan(runner);
+    };
+    await builder.log();
+    return planned;
+  }
+
+  private guard(builder: SchemaBuilderHooks, runner: QueryRunner, lockTables: boolean): DataGuard {
+    return guardFor(this.dataSource, builder, {
+      dialect: this.dialect === 'postgres' ? 'postgres' : 'mysql',
+      allowDataLoss: this.options.allowDataLoss,
+      dropRemovedColumns: this.options.dropRemovedColumns,
+      lockTables,
+      newerVersionExists: () => (this.dialect === 'postgres' ? newerVersionRecorded(runner, this.dataSource, this.metadataHash()) : Promise.resolve(false)),
+    });
   }
 
   private async attempt(plan: SchemaLockPlan): Promise<Attempt> {
@@ -286,8 +337,10 @@ export class SafeSynchronizer {
       }
       await createMetadataTable(queryRunner);
     };
+    const kept: KeptChange[] = [];
     builder.executeSchemaSyncOperationsInProperOrder = async () => {
-      await executeOperations();
+      if (this.dialect === 'sqlite') await executeOperations();
+      else kept.push(...(await this.guardedOperations(builder, runner!, executeOperations, transactional && postgres)));
       if (!postgres) return;
       // The task tables exist now: give them the wake-up trigger and interest table, if missing.
       wake.push(...(await installWake(runner!, wakeTargets(this.dataSource))));
@@ -298,19 +351,34 @@ export class SafeSynchronizer {
     try {
       await builder.build();
     } catch (error) {
-      if (error instanceof AlreadyInSync) return { statements: [], lockWaitMs, inSync: true };
+      if (error instanceof AlreadyInSync) return { statements: [], kept: [], lockWaitMs, inSync: true };
       throw error;
     }
     let executed = runner ? runner.getMemorySql().upQueries.map((q) => q.query) : [];
     // TypeORM's SQLite runner keeps no record of what build() ran: what the diff
     // listed just before (one writer per file, so nothing else changed it) is what ran.
     if (this.dialect === 'sqlite') executed = planned;
-    return { statements: [...prerequisites, ...executed, ...wake], lockWaitMs, inSync: false };
+    return { statements: [...prerequisites, ...executed, ...wake], kept, lockWaitMs, inSync: false };
+  }
+
+  /**
+   * TypeORM's diff, guarded: first in SQL-memory mode over clones of the
+   * loaded tables (nothing runs; on PostgreSQL the tables counted are
+   * share-locked until commit), throwing DataLossError or
+   * IncompatibleDataError before any DDL; then for real with the same decisions.
+   */
+  private async guardedOperations(builder: SchemaBuilderHooks, runner: QueryRunner, executeOperations: () => Promise<void>, lockTables: boolean): Promise<KeptChange[]> {
+    const guard = this.guard(builder, runner, lockTables);
+    await planInMemory(builder, runner, () => guard.around(runner, 'plan', executeOperations));
+    guard.assertSafe();
+    await guard.around(runner, 'apply', executeOperations);
+    for (const warning of guard.warnings()) this.options.logger.warn(warning.message, { column: warning.column, statement: warning.statement });
+    return guard.kept();
   }
 
   /** Computed once per synchronizer: a walk over the entity metadata. */
   private metadataHash(): string {
-    this.hash ??= metadataHash(this.dataSource);
+    this.hash ??= metadataHash(this.dataSource, { allowDataLoss: this.options.allowDataLoss === true ? true : [...this.options.allowDataLoss].sort(), dropRemovedColumns: this.options.dropRemovedColumns });
     return this.hash;
   }
 

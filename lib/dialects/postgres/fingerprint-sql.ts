@@ -79,15 +79,48 @@ export function checkFingerprintSql(table: { schema: string }, objects: Fingerpr
   };
 }
 
+/** Whether the table exists, and whether it has first_recorded_at (tables made before that column have not). */
 export function fingerprintTableExistsSql(schema: string): SqlQuery {
-  return { text: 'SELECT to_regclass($1) IS NOT NULL AS present', values: [qualified(schema, FINGERPRINT_TABLE)] };
+  return {
+    text:
+      'SELECT to_regclass($1) IS NOT NULL AS present, ' +
+      "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = 'first_recorded_at' AND NOT a.attisdropped) AS current",
+    values: [qualified(schema, FINGERPRINT_TABLE)],
+  };
 }
 
+/**
+ * One row per app version (entity-metadata hash). `first_recorded_at` is when
+ * that version first synced: it tells an older version restarting in a newer
+ * fleet from a newer version, so the older one keeps what the newer widened.
+ */
 export function createFingerprintTableSql(schema: string): string {
   return (
     `CREATE TABLE IF NOT EXISTS ${qualified(schema, FINGERPRINT_TABLE)} (` +
-    'metadata_hash text PRIMARY KEY, catalog_hash text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())'
+    'metadata_hash text PRIMARY KEY, catalog_hash text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(), ' +
+    'first_recorded_at timestamptz NOT NULL DEFAULT now())'
   );
+}
+
+/** For a table made before first_recorded_at existed: every version recorded so far counts as first seen now. */
+export function addFirstRecordedAtSql(schema: string): string {
+  return `ALTER TABLE ${qualified(schema, FINGERPRINT_TABLE)} ADD COLUMN IF NOT EXISTS first_recorded_at timestamptz NOT NULL DEFAULT now()`;
+}
+
+/**
+ * True when an app version other than this one first synced after this one
+ * did: this process runs an older version than one already deployed (a
+ * rolling deploy, a rollback). False when this version is the newest, or has
+ * never synced.
+ */
+export function newerVersionRecordedSql(schema: string, metadataHash: string): SqlQuery {
+  const table = qualified(schema, FINGERPRINT_TABLE);
+  return {
+    text:
+      `SELECT EXISTS (SELECT 1 FROM ${table} o WHERE o.metadata_hash <> $1 ` +
+      `AND o.first_recorded_at > (SELECT f.first_recorded_at FROM ${table} f WHERE f.metadata_hash = $1)) AS newer`,
+    values: [metadataHash],
+  };
 }
 
 /** Records the catalog hash as it is inside the sync transaction, after its DDL: it commits with the DDL or not at all. */

@@ -3,13 +3,22 @@ import type { DataSource, EntityMetadata } from 'typeorm';
 import type { Logger } from '../../logger';
 import { PgCode, findPgError } from './codes';
 import { Queryable, runSql } from '../../query';
-import { FingerprintObjects, checkFingerprintSql, createFingerprintTableSql, fingerprintTableExistsSql, pruneFingerprintsSql, recordFingerprintSql } from './fingerprint-sql';
+import {
+  FingerprintObjects,
+  addFirstRecordedAtSql,
+  checkFingerprintSql,
+  createFingerprintTableSql,
+  fingerprintTableExistsSql,
+  newerVersionRecordedSql,
+  pruneFingerprintsSql,
+  recordFingerprintSql,
+} from './fingerprint-sql';
 import { entitySequences } from './prerequisites';
 import { schemaOf, syncedSchemas } from '../../schemas';
 import { releaseSavepointSql, rollbackToSavepointSql, savepointSql } from './sync-sql';
 
 /** Bumped whenever what the fingerprint covers changes, so an older record never matches. */
-const FINGERPRINT_FORMAT = 1;
+const FINGERPRINT_FORMAT = 2;
 
 /** Fields whose value is an object or a function and still becomes DDL: a default such as `() => "now()"`, an enum, a view's query. */
 const DDL_VALUE_FIELDS = new Set(['default', 'type', 'expression', 'enum', 'onUpdate', 'asExpression']);
@@ -76,7 +85,7 @@ function describeEntity(dataSource: DataSource, m: EntityMetadata): string {
  * the DDL depends on) that the sync would turn into DDL. Computed once per
  * synchronizer: it costs a walk over the metadata, no round trip.
  */
-export function metadataHash(dataSource: DataSource): string {
+export function metadataHash(dataSource: DataSource, ddlOptions: unknown = null): string {
   const options = dataSource.options as { schema?: string; installExtensions?: boolean; uuidExtension?: string; extensions?: string[] };
   // Entity order follows the DataSource's entities option, which does not change the DDL: sort by table,
   // on short keys (sorting the long descriptions themselves would compare kilobytes of shared prefix).
@@ -91,6 +100,8 @@ export function metadataHash(dataSource: DataSource): string {
       format: FINGERPRINT_FORMAT,
       driverSchema: dataSource.driver.schema ?? null,
       options: [options.schema, options.installExtensions, options.uuidExtension, options.extensions],
+      // The synchronizer's own options that change what a sync does to the schema (allowDataLoss, dropRemovedColumns).
+      sync: ddlOptions,
     }),
   );
   for (const entity of entities) hash.update('\u0001').update(entity);
@@ -175,8 +186,9 @@ export async function recordFingerprint(runner: Queryable & { isTransactionActiv
   const inTransaction = runner.isTransactionActive === true;
   if (inTransaction) await runner.query(savepointSql(SAVEPOINT));
   try {
-    const [exists] = await runSql<{ present: boolean }>(runner, fingerprintTableExistsSql(schema));
+    const [exists] = await runSql<{ present: boolean; current: boolean }>(runner, fingerprintTableExistsSql(schema));
     if (!exists.present) await runner.query(createFingerprintTableSql(schema));
+    else if (!exists.current) await runner.query(addFirstRecordedAtSql(schema));
     await runSql(runner, recordFingerprintSql(schema, hash, objects));
     await runSql(runner, pruneFingerprintsSql(schema));
     if (inTransaction) await runner.query(releaseSavepointSql(SAVEPOINT));
@@ -189,4 +201,17 @@ export async function recordFingerprint(runner: Queryable & { isTransactionActiv
       statement: createFingerprintTableSql(schema),
     });
   }
+}
+
+/**
+ * Whether an app version that first synced after this one is recorded (see
+ * newerVersionRecordedSql). Asks for the table first, so that inside the
+ * sync's transaction a database without it is not an error.
+ */
+export async function newerVersionRecorded(runner: Queryable, dataSource: DataSource, hash: string): Promise<boolean> {
+  const schema = fingerprintSchema(dataSource);
+  const [exists] = await runSql<{ present: boolean; current: boolean }>(runner, fingerprintTableExistsSql(schema));
+  if (!exists.present || !exists.current) return false;
+  const [row] = await runSql<{ newer: boolean }>(runner, newerVersionRecordedSql(schema, hash));
+  return row.newer === true;
 }
