@@ -7,7 +7,7 @@ import type { GroupEntityClass, TaskEntityClass } from '../backend/tables';
 import type { LockHolder } from '../errors';
 import type { Logger } from '../logger';
 import { SafeMigrator, type MigrationRunResult } from '../migrate/safe-migrator';
-import type { MigrationTransactionMode, SyncVerifyMode } from '../options';
+import type { MigrationTransactionMode, SafeSynchronizerOptions } from '../options';
 import { qualified, runSql } from '../query';
 import { dialectOf } from '../dialects';
 import { planSchemaLock } from '../dialects/schema-lock';
@@ -16,6 +16,7 @@ import { AbstractMySqlTaskMeta, AbstractMySqlTaskSetMeta } from '../../entities/
 import { resolveSafeSynchronizerOptions } from '../options';
 import { schemaOf } from '../schemas';
 import { SafeSynchronizer, type SyncResult } from '../sync/safe-synchronizer';
+import type { PlannedStatement } from '../sync/data-guard';
 import { UsageError } from './load-data-source';
 
 export interface LockOptions {
@@ -33,7 +34,7 @@ export async function open(dataSource: DataSource): Promise<DataSource> {
   return dataSource.initialize();
 }
 
-export async function sync(ds: DataSource, options: LockOptions & { verify?: SyncVerifyMode }): Promise<SyncResult> {
+export async function sync(ds: DataSource, options: LockOptions & Pick<SafeSynchronizerOptions, 'verify' | 'allowDataLoss' | 'dropRemovedColumns'>): Promise<SyncResult> {
   return new SafeSynchronizer(ds, options).synchronize();
 }
 
@@ -48,6 +49,8 @@ export async function pendingMigrations(ds: DataSource): Promise<string[]> {
 export interface Status {
   inSync: boolean;
   pendingStatements: string[];
+  /** Each statement of the diff with what the sync would do with it (safe, lossless, kept, refused, fails, allowed). */
+  plan: PlannedStatement[];
   pendingMigrations: string[];
   /** The PostgreSQL advisory lock key; null on MySQL/MariaDB and SQLite. */
   lockKey: readonly [number, number] | null;
@@ -58,11 +61,12 @@ export interface Status {
 }
 
 export async function status(ds: DataSource): Promise<Status> {
-  const pendingStatements = await new SafeSynchronizer(ds).pendingStatements();
+  const plan = await new SafeSynchronizer(ds).plan();
+  const pendingStatements = plan.filter((s) => s.action !== 'kept').map((s) => s.sql);
   const pending = await pendingMigrations(ds);
   const dialect = dialectOf(ds, 'sync');
-  const plan = await planSchemaLock(ds, dialect, resolveSafeSynchronizerOptions({ lockTimeoutMs: 0 }));
-  const holders = await plan.holders();
+  const lock = await planSchemaLock(ds, dialect, resolveSafeSynchronizerOptions({ lockTimeoutMs: 0 }));
+  const holders = await lock.holders();
   const tables: Status['tables'] = [];
   for (const target of celeryTargets(ds, AbstractTaskMeta, AbstractMySqlTaskMeta)) {
     const meta = ds.getMetadata(target);
@@ -82,9 +86,10 @@ export async function status(ds: DataSource): Promise<Status> {
   return {
     inSync: pendingStatements.length === 0 && pending.length === 0,
     pendingStatements,
+    plan,
     pendingMigrations: pending,
-    lockKey: plan.lockKey,
-    lockName: plan.lockName,
+    lockKey: lock.lockKey,
+    lockName: lock.lockName,
     lockHolders: holders,
     tables,
   };

@@ -10,4 +10,6 @@ export const ExitCode = Object.freeze({
   NOT_IN_SYNC: 3,
   /** Another process held the schema lock for longer than --lock-timeout. */
   LOCK_TIMEOUT: 4,
+  /** `sync` stopped before any DDL: the change would lose stored values (DataLossError) or fail on the rows there are (IncompatibleDataError). */
+  REFUSED: 5,
 });

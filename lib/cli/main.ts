@@ -6,7 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ms from 'ms';
 import type { DataSource } from 'typeorm';
-import { LockTimeoutError, ResultBackendError } from '../errors';
+import { DataLossError, IncompatibleDataError, LockTimeoutError, ResultBackendError } from '../errors';
 import type { Logger } from '../logger';
 import type { SyncVerifyMode } from '../options';
 import { silentLogger } from '../logger';
@@ -38,10 +38,12 @@ function wholeMs(value: string): number {
   return Number(value);
 }
 
-function stderrLogger(verbose: boolean | undefined): Logger {
-  if (!verbose) return silentLogger;
+/** Everything to stderr with --verbose; without it, only warnings and errors when `warnings` (what a sync kept is worth seeing). */
+function stderrLogger(verbose: boolean | undefined, warnings = false): Logger {
+  if (!verbose && !warnings) return silentLogger;
   const line = (level: string) => (message: string, fields?: Record<string, unknown>) =>
     process.stderr.write(`${level} ${message}${fields ? ` ${redact(JSON.stringify(fields))}` : ''}\n`);
+  if (!verbose) return { ...silentLogger, warn: line('warn'), error: line('error') };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 
@@ -80,13 +82,18 @@ export function program(): Command {
   lockTimeout(common(cli.command('sync')))
     .description("bring the schema in line with the entities under the advisory lock, whatever the file's synchronize option says")
     .addOption(new Option('--verify <mode>', 'fingerprint: skip the diff when the recorded schema fingerprint matches; full: always diff').choices(['fingerprint', 'full']).default('fingerprint'))
-    .action(async (o: CommonOptions & { lockTimeout?: number; verify: SyncVerifyMode }) => {
-      const result = await withDataSource(o, (ds) => commands.sync(ds, { lockTimeoutMs: o.lockTimeout, logger: stderrLogger(o.verbose), verify: o.verify }));
+    .option('--accept-data-loss [columns...]', 'let these columns (table.column) lose stored values as TypeORM would change them; without names, every column (TypeORM\'s own behaviour)')
+    .option('--drop-removed-columns', 'drop columns the entities no longer have while they hold no value (by default they are kept)')
+    .action(async (o: CommonOptions & { lockTimeout?: number; verify: SyncVerifyMode; acceptDataLoss?: true | string[]; dropRemovedColumns?: boolean }) => {
+      const result = await withDataSource(o, (ds) =>
+        commands.sync(ds, { lockTimeoutMs: o.lockTimeout, logger: stderrLogger(o.verbose, true), verify: o.verify, allowDataLoss: o.acceptDataLoss ?? false, dropRemovedColumns: o.dropRemovedColumns ?? false }),
+      );
       print(o.json, result, () => [
         result.changed
           ? `Schema changed: ${result.statements.length} statement(s).`
           : `Schema already in sync: nothing to do (verified by ${result.verifiedBy === 'fingerprint' ? 'the schema fingerprint' : "TypeORM's diff"}).`,
         ...result.statements.map((s) => `  ${s}`),
+        ...(result.kept.length ? [`Kept ${result.kept.length} (not run):`, ...result.kept.map((k) => `  ${k.statement}  -- ${k.column}: ${k.kind}`)] : []),
         `Waited ${Math.round(result.lockWaitMs)} ms for the lock; ${Math.round(result.durationMs)} ms in all.`,
       ]);
     });
@@ -116,7 +123,8 @@ export function program(): Command {
       const s = await withDataSource(o, (ds) => commands.status(ds));
       print(o.json, s, () => [
         s.pendingStatements.length ? `Schema: NOT in sync, ${s.pendingStatements.length} statement(s) pending:` : 'Schema: in sync.',
-        ...s.pendingStatements.map((x) => `  ${x}`),
+        ...s.plan.filter((x) => x.action !== 'kept').map((x) => `  [${x.action}] ${x.sql}${x.reason ? `  -- ${x.column}: ${x.reason}` : ''}`),
+        ...s.plan.filter((x) => x.action === 'kept').map((x) => `  [kept, not run] ${x.sql}  -- ${x.column}: ${x.reason}`),
         s.pendingMigrations.length ? `Migrations: ${s.pendingMigrations.length} pending: ${s.pendingMigrations.join(', ')}` : 'Migrations: none pending.',
         s.lockKey === null && s.lockName === null
           ? 'Lock: none (SQLite).'
@@ -145,6 +153,7 @@ export function program(): Command {
 function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError) return ExitCode.USAGE;
   if (error instanceof LockTimeoutError) return ExitCode.LOCK_TIMEOUT;
+  if (error instanceof DataLossError || error instanceof IncompatibleDataError) return ExitCode.REFUSED;
   return ExitCode.FAILURE;
 }
 
@@ -162,7 +171,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const code = error instanceof ResultBackendError ? error.code : (error as { code?: unknown })?.code;
     const message = redact(error instanceof Error ? error.message : String(error));
-    if (json) process.stdout.write(`${JSON.stringify({ error: { code: typeof code === 'string' ? code : 'ERROR', message } }, null, 2)}\n`);
+    const changes = error instanceof DataLossError || error instanceof IncompatibleDataError ? { changes: error.changes } : {};
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code: typeof code === 'string' ? code : 'ERROR', message, ...changes } }, null, 2)}\n`);
     else process.stderr.write(`${error instanceof Error ? error.name : 'Error'}: ${message}\n`);
     return exitCodeOf(error);
   }

@@ -65,7 +65,7 @@ export interface PlannedStatement {
 /** What a sync kept instead of dropping or narrowing. */
 export interface KeptChange {
   column: string;
-  kind: 'removed' | 'narrower' | 'key';
+  kind: 'removed' | 'narrower' | 'key' | 'rename';
   /** The statement TypeORM would have run. */
   statement: string;
   reason: string;
@@ -110,6 +110,7 @@ interface GuardedRunner {
 const WRAPPED = ['changeColumn', 'dropColumn', 'addColumn', 'renameColumn', 'dropIndex', 'dropForeignKey', 'dropUniqueConstraint'] as const;
 
 interface Entry extends PlannedStatement {
+  kind?: KeptChange['kind'];
   /** Where its statements start in the runner's memory SQL; kept ones have none there. */
   at: number;
   length: number;
@@ -185,12 +186,12 @@ export class DataGuard {
   kept(): KeptChange[] {
     return this.entries
       .filter((e) => e.action === 'kept')
-      .map((e) => ({ column: e.column ?? '', kind: e.reason?.startsWith('no longer in') ? 'removed' : e.reason?.startsWith('a key on') ? 'key' : 'narrower', statement: e.statements.join('; '), reason: e.reason ?? '' }));
+      .map((e) => ({ column: e.column ?? '', kind: e.kind ?? 'removed', statement: e.statements.join('; '), reason: e.reason ?? '' }));
   }
 
   /** Warnings worth one log line each: what was kept, renamed, or lost by permission. */
   warnings(): { message: string; column?: string; statement: string }[] {
-    return this.entries.filter((e) => e.action === 'kept' || e.action === 'allowed' || e.remedy !== undefined && e.action === 'safe').map((e) => ({ message: `${e.column}: ${e.reason}${e.remedy ? ` ${e.remedy}` : ''}`, column: e.column, statement: e.statements.join('; ') }));
+    return this.entries.filter((e) => e.action === 'kept' || e.action === 'allowed').map((e) => ({ message: `${e.column}: ${e.reason}${e.remedy ? ` ${e.remedy}` : ''}`, column: e.column, statement: e.statements.join('; ') }));
   }
 
   /**
@@ -307,7 +308,7 @@ export class DataGuard {
       if (LOSSLESS[dialect](next, old) && (await this.newerVersion())) {
         const reason = `the database has it as ${from} and this app version's entity as ${to}: an app version that synced after this one widened it, so it is kept (narrowing would cut values)`;
         const statements = await this.sqlOf(runner, () => original.changeColumn(table.clone(), old.clone(), next));
-        this.entries.push({ sql: statements[0] ?? '', action: 'kept', column, reason, at: this.memoryLength(runner), length: 0, statements });
+        this.entries.push({ sql: statements[0] ?? '', action: 'kept', kind: 'narrower', column, reason, at: this.memoryLength(runner), length: 0, statements });
         return;
       }
       const count = await this.count(runner, table, countValuesSql(dialect, path, old.name));
@@ -441,7 +442,7 @@ export class DataGuard {
       `no longer in the entity, so it is kept with its values (a rolling deploy or a rollback may still use it)` +
       (blocksInserts ? `; it is NOT NULL without a default, so inserts from this app version, which leave it out, will fail: make it nullable or give it a default in the version that has it` : '') +
       '. If it was renamed, rename it in a migration (RENAME COLUMN) or keep name: on the new property; to drop it, name it in allowDataLoss.';
-    this.entries.push({ sql: statement, action: 'kept', column, reason, at: this.memoryLength(runner), length: 0, statements: [statement] });
+    this.entries.push({ sql: statement, action: 'kept', kind: 'removed', column, reason, at: this.memoryLength(runner), length: 0, statements: [statement] });
   }
 
   private async addColumn(runner: GuardedRunner, original: GuardedRunner, t: Table | string, c: TableColumn): Promise<void> {
@@ -468,21 +469,36 @@ export class DataGuard {
     return this.passthrough(runner, undefined, () => original.addColumn(table, c));
   }
 
+  /**
+   * TypeORM renames a column when a table lost exactly one column and its
+   * entity gained exactly one: a guess. Run by two app versions, the guess
+   * swaps the column back and forth on every restart and hands one column's
+   * values to the other (the rolling-deploy spec saw v1's "legacy" values
+   * become v2's "note"); a real rename breaks the version still running with
+   * the old name. So the guess is not run: the old column is kept (the drop
+   * that follows is kept too) and the new one is added.
+   */
   private async renameColumn(runner: GuardedRunner, original: GuardedRunner, t: Table | string, o: TableColumn | string, n: TableColumn | string): Promise<void> {
     if (this.depth > 0) return original.renameColumn(t, o, n);
     const table = await this.resolve(runner, t);
     const oldName = typeof o === 'string' ? o : o.name;
     const newName = typeof n === 'string' ? n : n.name;
-    return this.passthrough(
-      runner,
-      {
-        action: 'safe',
-        column: this.columnName(table, oldName),
-        reason: `renamed to ${newName}: no value is lost, but an app version still running with ${oldName} gets "column does not exist" from now on.`,
-        remedy: 'For a rolling deploy, add the new column instead, write both, and drop the old one later by naming it in allowDataLoss (README: rolling deploys).',
-      },
-      () => original.renameColumn(table, o, n),
-    );
+    const column = this.columnName(table, oldName);
+    if (this.allowed(column)) return this.passthrough(runner, undefined, () => original.renameColumn(table, o, n));
+    const statements = await this.sqlOf(runner, () => original.renameColumn(table.clone(), typeof o === 'string' ? o : o.clone(), typeof n === 'string' ? n : n.clone()));
+    this.entries.push({
+      sql: statements[0] ?? '',
+      action: 'kept',
+      kind: 'rename',
+      column,
+      reason:
+        `TypeORM took the removal of ${oldName} and the addition of ${newName} for a rename; not run: renaming would break an app version still running with ${oldName} ` +
+        `("column does not exist"), and if it was not a rename it would give ${oldName}'s values the meaning of ${newName}. ${oldName} is kept with its values and ${newName} is added. ` +
+        `To rename, add ${newName}, write both, then copy and drop ${oldName} in a migration (README: rolling deploys), or allow it with allowDataLoss: ["${column}"].`,
+      at: this.memoryLength(runner),
+      length: 0,
+      statements,
+    });
   }
 
   /** An index, foreign key or unique constraint over a column the entity no longer has stays with that column. */
@@ -498,6 +514,7 @@ export class DataGuard {
     this.entries.push({
       sql: statements[0] ?? '',
       action: 'kept',
+      kind: 'key',
       column: this.columnName(table, gone[0]),
       reason: `a key on ${gone.join(', ')}, which the entity no longer has: kept with the column (${found?.name ?? 'unnamed'})`,
       at: this.memoryLength(runner),

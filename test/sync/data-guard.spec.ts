@@ -287,14 +287,24 @@ describe('SafeSynchronizer never loses data', () => {
   });
 
   describe('renames', () => {
-    it('one column renamed: TypeORM’s RENAME COLUMN runs (no value lost) with a warning that the other version breaks', async () => {
+    it('one column renamed: TypeORM’s guessed RENAME COLUMN is not run; the old column keeps its values, the new one is added, and a warning says why', async () => {
       const warnings: string[] = [];
       const logger = { debug: () => undefined, info: () => undefined, warn: (m: string) => warnings.push(m), error: () => undefined };
       const safe = await change(customer50, { client: { type: 'varchar', length: 50, nullable: true } }, { logger });
       expect(safe.error).to.equal(undefined);
+      expect(safe.ddl.join('\n')).not.to.match(/RENAME|DROP/);
+      expect(safe.ddl).to.include('ALTER TABLE "orders" ADD "client" character varying(50)');
+      expect(await values('customer')).to.deep.equal(customerValues);
+      expect(safe.result!.kept.map((k) => [k.column, k.kind])).to.deep.equal([['orders.customer', 'rename'], ['orders.customer', 'removed']]);
+      expect(safe.result!.kept[0].statement).to.equal('ALTER TABLE "orders" RENAME COLUMN "customer" TO "client"');
+      expect(warnings.join('\n')).to.match(/orders\.customer: TypeORM took the removal of customer and the addition of client for a rename; not run: renaming would break an app version still running with customer/);
+    });
+
+    it('a rename named in allowDataLoss runs as TypeORM’s RENAME COLUMN (no value lost)', async () => {
+      const safe = await change(customer50, { client: { type: 'varchar', length: 50, nullable: true } }, { allowDataLoss: ['orders.customer'] });
+      expect(safe.error).to.equal(undefined);
       expect(safe.ddl).to.include('ALTER TABLE "orders" RENAME COLUMN "customer" TO "client"');
       expect(await values('client')).to.deep.equal(customerValues);
-      expect(warnings.join('\n')).to.match(/orders\.customer: renamed to client: no value is lost, but an app version still running with customer gets "column does not exist"/);
     });
 
     it('one renamed and another added: the old column is kept with its values (TypeORM drops it)', async () => {
