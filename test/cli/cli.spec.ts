@@ -87,6 +87,40 @@ describe('The typeorm-result-backend CLI', function () {
       expect(json<{ statements: string[] }>(sync).statements.join('\n')).to.contain('CREATE TABLE "invoices"');
     });
 
+    it('sync refuses a change that would lose values (exit 5, the columns named), status shows what each statement would do, --accept-data-loss names the column', async () => {
+      const orders = source('mjs').replace('data-source.mjs', 'orders-data-source.mjs');
+      const v1 = { ...env(), TRB_ORDERS_VERSION: 'v1' };
+      const v2 = { ...env(), TRB_ORDERS_VERSION: 'v2' };
+      expect(cli(['sync', '-d', orders], v1).status).to.equal(ExitCode.OK);
+      await query(db.current().url, "INSERT INTO orders (customer, amount, note) SELECT 'c' || g, g + 0.1234, 'n' FROM generate_series(1, 20) g");
+
+      const status = cli(['status', '-d', orders, '--json'], v2);
+      expect(status.status, status.stderr).to.equal(ExitCode.NOT_IN_SYNC);
+      const plan = json<{ plan: { sql: string; action: string; column?: string; count?: number }[] }>(status).plan;
+      expect(plan.map((p) => [p.action, p.column])).to.deep.include.members([
+        ['lossless', 'orders.customer'],
+        ['refused', 'orders.amount'],
+        ['kept', 'orders.note'],
+      ]);
+      expect(plan.find((p) => p.action === 'refused')!.count).to.equal(20);
+      expect(cli(['status', '-d', orders], v2).stdout).to.match(/\[refused\] ALTER TABLE "orders" ALTER COLUMN "amount" TYPE numeric\(10,2\)/);
+
+      const refused = cli(['sync', '-d', orders], v2);
+      expect(refused.status).to.equal(ExitCode.REFUSED);
+      expect(refused.stderr).to.match(/^DataLossError: .*\n- orders\.amount: numeric\(10,4\) to numeric\(10,2\) narrows the type in place: 20 stored value\(s\)/);
+      const refusedJson = json<{ error: { code: string; changes: { column: string }[] } }>(cli(['sync', '-d', orders, '--json'], v2));
+      expect(refusedJson.error.code).to.equal('DATA_LOSS');
+      expect(refusedJson.error.changes.map((c) => c.column)).to.deep.equal(['orders.amount']);
+
+      const accepted = cli(['sync', '-d', orders, '--accept-data-loss', 'orders.amount'], v2);
+      expect(accepted.status, accepted.stderr).to.equal(ExitCode.OK);
+      expect(accepted.stdout).to.contain('Kept 1 (not run):');
+      expect(accepted.stderr).to.match(/^warn orders\.note: no longer in the entity, so it is kept with its values/m);
+      const rows = await query<{ customer: string; amount: string; note: string }>(db.current().url, 'SELECT customer, amount::text AS amount, note FROM orders ORDER BY id LIMIT 1');
+      expect(rows).to.deep.equal([{ customer: 'c1', amount: '1.12', note: 'n' }]);
+      expect(cli(['status', '-d', orders], v2).status).to.equal(ExitCode.OK);
+    });
+
     it('migrate --show lists pending migrations (exit 3), migrate runs them once, --show then exits 0', () => {
       const e = { ...env(), TRB_CLI_MIGRATIONS: '1' };
       const show = cli(['migrate', '--show', '-d', source('mjs'), '--json'], e);

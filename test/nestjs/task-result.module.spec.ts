@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { ResultBackend, defineCeleryEntities } from '../../lib';
+import { EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { DataLossError, ResultBackend, defineCeleryEntities } from '../../lib';
 import { InjectResultBackend, TaskResultModule, safeDataSourceFactory } from '../../lib/nestjs';
 import { useTestDatabase } from '../support/database';
 import { query } from '../support/pg-client';
@@ -77,6 +77,27 @@ describe('TaskResultModule in a CommonJS Nest app', function () {
       await app.close();
     }
     expect(await query(db.current().url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'trb-nest-cjs'")).to.deep.equal([{ n: 0 }]);
+  });
+
+  it('safeDataSourceFactory keeps the data guard: a narrowing fails the start with DataLossError, and allowDataLoss in the factory lets it through', async () => {
+    const url = db.current().url;
+    const orders = (scale: number) => new EntitySchema({ name: 'orders', columns: { id: { type: 'int', primary: true, generated: 'increment' }, amount: { type: 'decimal', precision: 10, scale, nullable: true } } });
+    const app = (scale: number, factory: ReturnType<typeof safeDataSourceFactory>) => {
+      @Module({ imports: [TypeOrmModule.forRootAsync({ useFactory: () => ({ type: 'postgres' as const, url, entities: [orders(scale)], synchronize: true, retryAttempts: 0 }), dataSourceFactory: factory })] })
+      class OrdersModule {}
+      return NestFactory.createApplicationContext(OrdersModule, { logger: false, abortOnError: false });
+    };
+    await (await app(4, safeDataSourceFactory())).close();
+    await query(url, 'INSERT INTO orders (amount) VALUES (1.2345)');
+    let error: unknown;
+    try {
+      await (await app(2, safeDataSourceFactory())).close();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(DataLossError);
+    await (await app(2, safeDataSourceFactory({ allowDataLoss: ['orders.amount'] }))).close();
+    expect(await query(url, 'SELECT amount::text AS amount FROM orders')).to.deep.equal([{ amount: '1.23' }]);
   });
 
   it('refuses entities of the wrong shape when the module is defined', () => {
