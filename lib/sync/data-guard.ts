@@ -240,6 +240,12 @@ export class DataGuard {
     return isTable(t) ? t : runner.getCachedTable(t);
   }
 
+  /** The table and column as TypeORM's own methods find them from a name or an object; no column when the table has none of that name (TypeORM then throws its own error). */
+  private async resolveColumn(runner: GuardedRunner, t: Table | string, c: TableColumn | string): Promise<{ table: Table; column: TableColumn | undefined }> {
+    const table = await this.resolve(runner, t);
+    return { table, column: isColumn(c) ? c : table.columns.find((x) => x.name === c) };
+  }
+
   /** Runs a count once per sync (the plan and the real run share it), after share-locking its table. */
   private async count(runner: GuardedRunner, table: Table, query: { text: string; values: unknown[] }, pick: (rows: Record<string, unknown>[]) => number = (rows) => Number(rows[0]?.n ?? 0)): Promise<number> {
     if (!this.options.existingTables.has(this.options.tablePath(table))) return 0;
@@ -282,8 +288,7 @@ export class DataGuard {
 
   private async changeColumn(runner: GuardedRunner, original: GuardedRunner, t: Table | string, o: TableColumn | string, next: TableColumn): Promise<void> {
     if (this.depth > 0) return original.changeColumn(t, o, next);
-    const table = await this.resolve(runner, t);
-    const old = isColumn(o) ? o : table.columns.find((c) => c.name === o);
+    const { table, column: old } = await this.resolveColumn(runner, t, o);
     if (!old) return original.changeColumn(t, o, next);
     const { dialect } = this.options;
     const column = this.columnName(table, old.name);
@@ -410,8 +415,7 @@ export class DataGuard {
 
   private async dropColumn(runner: GuardedRunner, original: GuardedRunner, t: Table | string, c: TableColumn | string, ifExists?: boolean): Promise<void> {
     if (this.depth > 0) return original.dropColumn(t, c, ifExists);
-    const table = await this.resolve(runner, t);
-    const col = isColumn(c) ? c : table.columns.find((x) => x.name === c);
+    const { table, column: col } = await this.resolveColumn(runner, t, c);
     if (!col) return original.dropColumn(t, c, ifExists);
     const { dialect } = this.options;
     const column = this.columnName(table, col.name);
