@@ -376,7 +376,7 @@ export class DataGuard {
     const column = this.columnName(table, old.name);
     const problems: { reason: string; count: number; remedy: string }[] = [];
     if ((old.isNullable || recreated) && !next.isNullable && !(recreated && hasDefault(next))) {
-      const nulls = recreated ? await this.count(runner, table, countRowsSql(path)) : await this.count(runner, table, countNullsSql(dialect, path, old.name));
+      const nulls = recreated ? await this.count(runner, table, countRowsSql(dialect, path)) : await this.count(runner, table, countNullsSql(dialect, path, old.name));
       if (nulls > 0) {
         problems.push({
           reason: recreated ? `${table.name} has ${nulls} row(s) and the column would be added again as NOT NULL without a default` : `${column} has ${nulls} NULL(s) and the entity now says NOT NULL`,
@@ -453,7 +453,7 @@ export class DataGuard {
     if (this.depth > 0) return original.addColumn(t, c);
     const table = await this.resolve(runner, t);
     if (!c.isNullable && !hasDefault(c) && !c.isPrimary) {
-      const rows = await this.count(runner, table, countRowsSql(runner.escapePath(table)));
+      const rows = await this.count(runner, table, countRowsSql(this.options.dialect, runner.escapePath(table)));
       if (rows > 0) {
         const statements = await this.sqlOf(runner, () => original.addColumn(table.clone(), c));
         this.refuse({

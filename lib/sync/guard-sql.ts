@@ -11,8 +11,18 @@ export function quoteColumn(dialect: GuardDialect, name: string): string {
   return dialect === 'postgres' ? `"${name.replace(/"/g, '""')}"` : `\`${name.replace(/`/g, '``')}\``;
 }
 
+/**
+ * On PostgreSQL every function and operator is named with its schema: the
+ * counts run as the role that syncs (often the database owner), and an
+ * unqualified call could resolve to a better-matching function someone planted
+ * in a schema on the search_path (the CVE-2018-1058 class).
+ */
+function count(dialect: GuardDialect, arg: string): string {
+  return dialect === 'postgres' ? `pg_catalog.count(${arg})` : `COUNT(${arg})`;
+}
+
 function placeholders(dialect: GuardDialect, values: readonly unknown[]): string {
-  return dialect === 'postgres' ? '= ANY($1)' : `IN (${values.map(() => '?').join(', ')})`;
+  return dialect === 'postgres' ? 'OPERATOR(pg_catalog.=) ANY($1)' : `IN (${values.map(() => '?').join(', ')})`;
 }
 
 function params(dialect: GuardDialect, values: readonly string[]): unknown[] {
@@ -21,33 +31,34 @@ function params(dialect: GuardDialect, values: readonly string[]): unknown[] {
 
 /** Non-NULL values in the column: what a drop or a DROP + ADD would lose. */
 export function countValuesSql(dialect: GuardDialect, table: string, column: string): SqlQuery {
-  return { text: `SELECT COUNT(${quoteColumn(dialect, column)}) AS n FROM ${table}`, values: [] };
+  return { text: `SELECT ${count(dialect, quoteColumn(dialect, column))} AS n FROM ${table}`, values: [] };
 }
 
 /** NULLs in the column: what SET NOT NULL would fail on. */
 export function countNullsSql(dialect: GuardDialect, table: string, column: string): SqlQuery {
-  return { text: `SELECT COUNT(*) AS n FROM ${table} WHERE ${quoteColumn(dialect, column)} IS NULL`, values: [] };
+  return { text: `SELECT ${count(dialect, '*')} AS n FROM ${table} WHERE ${quoteColumn(dialect, column)} IS NULL`, values: [] };
 }
 
 /** Rows in the table: what ADD … NOT NULL without a default would fail on. */
-export function countRowsSql(table: string): SqlQuery {
-  return { text: `SELECT COUNT(*) AS n FROM ${table}`, values: [] };
+export function countRowsSql(dialect: GuardDialect, table: string): SqlQuery {
+  return { text: `SELECT ${count(dialect, '*')} AS n FROM ${table}`, values: [] };
 }
 
 /** Rows per enum value among `values`: what dropping those values would fail on. */
 export function countEnumValuesSql(dialect: GuardDialect, table: string, column: string, values: readonly string[], isArray: boolean): SqlQuery {
   const c = quoteColumn(dialect, column);
   if (dialect === 'postgres' && isArray) {
-    return { text: `SELECT v AS value, COUNT(*) AS n FROM ${table}, unnest(${c}::text[]) AS v WHERE v = ANY($1) GROUP BY v`, values: [values] };
+    return { text: `SELECT v AS value, pg_catalog.count(*) AS n FROM ${table}, pg_catalog.unnest(${c}::pg_catalog.text[]) AS v WHERE v ${placeholders(dialect, values)} GROUP BY v`, values: [values] };
   }
-  const text = dialect === 'postgres' ? `${c}::text` : c;
-  return { text: `SELECT ${text} AS value, COUNT(*) AS n FROM ${table} WHERE ${text} ${placeholders(dialect, values)} GROUP BY ${text}`, values: params(dialect, values) };
+  const text = dialect === 'postgres' ? `${c}::pg_catalog.text` : c;
+  return { text: `SELECT ${text} AS value, ${count(dialect, '*')} AS n FROM ${table} WHERE ${text} ${placeholders(dialect, values)} GROUP BY ${text}`, values: params(dialect, values) };
 }
 
 /** Values held by more than one row: what a new unique constraint would fail on. */
 export function countDuplicatesSql(dialect: GuardDialect, table: string, column: string): SqlQuery {
   const c = quoteColumn(dialect, column);
-  return { text: `SELECT COUNT(*) AS n FROM (SELECT ${c} FROM ${table} WHERE ${c} IS NOT NULL GROUP BY ${c} HAVING COUNT(*) > 1) d`, values: [] };
+  const more = dialect === 'postgres' ? 'OPERATOR(pg_catalog.>)' : '>';
+  return { text: `SELECT ${count(dialect, '*')} AS n FROM (SELECT ${c} FROM ${table} WHERE ${c} IS NOT NULL GROUP BY ${c} HAVING ${count(dialect, '*')} ${more} 1) d`, values: [] };
 }
 
 /**

@@ -198,6 +198,19 @@ describe('SafeSynchronizer never loses data', () => {
       expect((await values('amount'))[0]).to.equal('1.12');
     });
 
+    it('the counts cannot be hijacked through the search_path: a planted public.count(varchar) is never called', async () => {
+      const url = db.current().url;
+      // An exact match for count(customer) that a role with CREATE on public could plant: unqualified, it would win over pg_catalog.count("any").
+      await query(url, 'CREATE TABLE planted_calls (at timestamptz DEFAULT now())');
+      await query(url, "CREATE FUNCTION public.count(character varying) RETURNS bigint LANGUAGE sql AS 'INSERT INTO planted_calls DEFAULT VALUES RETURNING 0::bigint'");
+      const [unqualified] = await query<{ n: string }>(url, "SELECT count('x'::varchar) AS n");
+      expect(unqualified.n, 'the planted function wins an unqualified call').to.equal('0');
+      await query(url, 'DELETE FROM planted_calls');
+      const safe = await change(customer50, { customer: { type: 'int', nullable: true } });
+      expect((safe.error as DataLossError).changes[0].count).to.equal(20);
+      expect(await query(url, 'SELECT * FROM planted_calls')).to.deep.equal([]);
+    });
+
     it('the refusal rolls the whole sync back, other changes with it, and releases the lock', async () => {
       const safe = await change(customer50, { customer: { type: 'int', nullable: true }, extra: { type: 'text', nullable: true } });
       expect(safe.error).to.be.instanceOf(DataLossError);
