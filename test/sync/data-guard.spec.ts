@@ -458,7 +458,7 @@ describe('SafeSynchronizer never loses data', () => {
       expect(newest.error).to.be.instanceOf(DataLossError);
     });
 
-    it('postgresOptions helper DataSources are untouched by the guard (sanity: the Celery entities sync as before)', async () => {
+    it('the Celery entities still sync onto a fresh database with nothing pending afterwards', async () => {
       const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(db.current().url, { entities: [TaskMeta, TaskSetMeta], synchronize: true })));
       try {
         expect(await new SafeSynchronizer(ds).pendingStatements()).to.deep.equal([]);
