@@ -368,9 +368,21 @@ export class SafeSynchronizer {
    * IncompatibleDataError before any DDL; then for real with the same decisions.
    */
   private async guardedOperations(builder: SchemaBuilderHooks, runner: QueryRunner, executeOperations: () => Promise<void>, lockTables: boolean): Promise<KeptChange[]> {
+    // Every guarded statement changes a table that exists; on a database that has none of the
+    // entities' tables yet (a fresh one) the diff only creates, and the plan pass would only cost time.
+    if ((runner as unknown as { loadedTables: unknown[] }).loadedTables.length === 0) {
+      await executeOperations();
+      return [];
+    }
     const guard = this.guard(builder, runner, lockTables);
-    await planInMemory(builder, runner, () => guard.around(runner, 'plan', executeOperations));
+    let planned = 0;
+    await planInMemory(builder, runner, async () => {
+      await guard.around(runner, 'plan', executeOperations);
+      planned = guard.plan(runner).length;
+    });
     guard.assertSafe();
+    // The same diff over the same tables: when the plan holds no statement, the real pass would send none either.
+    if (planned === 0) return [];
     await guard.around(runner, 'apply', executeOperations);
     for (const warning of guard.warnings()) this.options.logger.warn(warning.message, { column: warning.column, statement: warning.statement });
     return guard.kept();
