@@ -196,15 +196,15 @@ export class DataGuard {
 
   /**
    * The statements of the last run, each with its action, in order: the
-   * runner's memory SQL from `start`, with what the guard kept put back where
-   * TypeORM would have run it.
+   * runner's memory SQL, with what the guard kept put back where TypeORM
+   * would have run it.
    */
-  plan(runner: QueryRunner, start = 0): PlannedStatement[] {
+  plan(runner: QueryRunner): PlannedStatement[] {
     const memory = (runner as unknown as GuardedRunner).getMemorySql().upQueries.map((q) => q.query);
     const out: PlannedStatement[] = [];
     const inserted = this.entries.filter((e) => e.length === 0);
     const ranged = this.entries.filter((e) => e.length > 0);
-    for (let i = start; i <= memory.length; i++) {
+    for (let i = 0; i <= memory.length; i++) {
       for (const e of inserted) if (e.at === i || (i === memory.length && e.at > i)) for (const sql of e.statements) out.push(this.planned(e, sql));
       if (i === memory.length) break;
       const owner = ranged.find((e) => i >= e.at && i < e.at + e.length);
