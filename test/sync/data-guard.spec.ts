@@ -267,6 +267,16 @@ describe('SafeSynchronizer never loses data', () => {
       expect(await columnType('note')).to.equal(undefined);
     });
 
+    it('allowDataLoss is part of the fingerprint: naming a kept column on a later start drops it, though the schema was verified before', async () => {
+      const kept = await change(withNote, customer50);
+      expect(kept.result!.kept.map((k) => k.column)).to.deep.equal(['orders.note']);
+      expect((await start(ordersOptions(db.current().url, orders(customer50)))).result!.verifiedBy).to.equal('fingerprint');
+      const dropped = await start(ordersOptions(db.current().url, orders(customer50)), { allowDataLoss: ['orders.note'] });
+      expect(dropped.result!.verifiedBy).to.equal('diff');
+      expect(dropped.ddl).to.include('ALTER TABLE "orders" DROP COLUMN "note"');
+      expect(await columnType('note')).to.equal(undefined);
+    });
+
     it('dropRemovedColumns drops a removed column only while it holds no value', async () => {
       const refused = await change(withNote, customer50, { dropRemovedColumns: true });
       expect(refused.error).to.be.instanceOf(DataLossError);
