@@ -432,6 +432,14 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
   logger?: Logger | ConsoleStyleLogger;
 }
 
+/**
+ * How long recording a wait may queue for a wake-up bucket lock (held for
+ * microseconds by each writer's commit, or for good by a hostile session).
+ * Past it the registration gives up and the wait relies on the NOTIFY a
+ * writer sends when it cannot take its bucket, and on the periodic re-read.
+ */
+export const WAIT_REGISTER_LOCK_TIMEOUT_MS = 1000;
+
 export const RESULT_BACKEND_DEFAULTS = Object.freeze({
   expiresMs: 86_400_000,
   unfinishedExpiresMs: 7 * 86_400_000,

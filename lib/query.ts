@@ -29,6 +29,16 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/**
+ * A dollar-quoted literal whose tag does not occur in the body, so no name
+ * inside it (a table called `t$trb$`) can end the quote early.
+ */
+export function dollarQuote(body: string): string {
+  let tag = 'trb';
+  for (let n = 1; body.includes(`$${tag}$`) || body.endsWith(`$${tag}`); n++) tag = `trb${n}`;
+  return `$${tag}$${body}$${tag}$`;
+}
+
 export function qualified(schema: string | undefined, name: string): string {
   return schema ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name);
 }

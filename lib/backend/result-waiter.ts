@@ -73,6 +73,7 @@ export class ResultWaiter<R extends ReadyRow> {
   /** True once a LISTEN connection has been set up: any later one is a reconnect. */
   private reconnecting = false;
   private readonly probes = new Map<string, () => void>();
+  private readonly warned = new Set<string>();
   private listenerQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WaiterOptions<R>) {}
@@ -87,37 +88,47 @@ export class ResultWaiter<R extends ReadyRow> {
   async wait(taskIds: readonly string[], timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<Map<string, R>> {
     if (this.closed) throw new BackendClosedError();
     signal?.throwIfAborted();
-    // The first read, before any bookkeeping: a join whose tasks are all ready ends here.
-    const first = await this.options.fetch(taskIds);
-    const rows = new Map<string, R>();
-    for (const row of first) if (isReadyState(row.status)) rows.set(row.task_id, row);
-    if (rows.size === new Set(taskIds).size) return rows;
-    signal?.throwIfAborted();
     let wait!: Wait<R>;
     const settled = new Promise<Map<string, R>>((resolve, reject) => {
-      wait = { ids: taskIds, remaining: new Set(taskIds.filter((id) => !rows.has(id))), rows, resolve, reject };
+      wait = { ids: taskIds, remaining: new Set(taskIds), rows: new Map(), resolve, reject };
     });
-    for (const id of wait.remaining) {
-      if (!this.waits.has(id)) this.waits.set(id, new Set());
-      this.waits.get(id)!.add(wait);
-    }
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => wait.reject(new WaitTimeoutError([...wait.remaining], timeoutMs)), timeoutMs);
     // Rejections may land while a read is in flight; they are awaited below.
     settled.catch(() => undefined);
+    // The timeout is a promise from the moment of the call: a read or a registration that is held up
+    // (a lock someone else holds, a slow server) cannot stretch it.
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => wait.reject(new WaitTimeoutError([...wait.remaining], timeoutMs)), timeoutMs);
     const onAbort = () => wait.reject(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (signal?.aborted) onAbort();
+    // Each step ends early when the wait settles (timeout, abort, close); the step itself finishes in the background.
+    const step = <T>(work: Promise<T>): Promise<T> => Promise.race([work, settled.then(() => work)]);
     try {
-      await this.ensureListening();
+      // The first read, before any bookkeeping: a join whose tasks are all ready ends here.
+      this.fill(wait, await step(this.options.fetch(taskIds)));
+      if (wait.remaining.size === 0) return wait.rows;
+      signal?.throwIfAborted();
+      for (const id of wait.remaining) {
+        if (!this.waits.has(id)) this.waits.set(id, new Set());
+        this.waits.get(id)!.add(wait);
+      }
+      await step(this.ensureListening());
       this.schedule();
-      await this.register([...wait.remaining]);
+      await step(this.register([...wait.remaining]));
       // Listening and registered: anything stored since the first read is in this one, or notified after it.
-      if (wait.remaining.size > 0) this.deliver(await this.options.fetch([...wait.remaining]));
+      if (wait.remaining.size > 0) this.deliver(await step(this.options.fetch([...wait.remaining])));
       return await settled;
     } finally {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       this.forget(wait);
+    }
+  }
+
+  /** The first read's ready rows, into a wait nobody else sees yet. */
+  private fill(wait: Wait<R>, rows: readonly R[]): void {
+    for (const row of rows) {
+      if (!isReadyState(row.status) || !wait.remaining.has(row.task_id)) continue;
+      wait.rows.set(row.task_id, row);
+      wait.remaining.delete(row.task_id);
     }
   }
 
@@ -174,7 +185,7 @@ export class ResultWaiter<R extends ReadyRow> {
         try {
           await interests.register(client, [...new Set(batch.flatMap((b) => b.ids))]);
         } catch (error) {
-          this.options.logger.warn('recording the wait for wake-ups failed; the periodic re-read will find the result', { error: String(error) });
+          this.warnOnce('register', 'recording waits for wake-ups failed; those waits wake on a NOTIFY the writer sends anyway, or on the periodic re-read', error);
         } finally {
           for (const b of batch) b.done();
         }
@@ -200,6 +211,17 @@ export class ResultWaiter<R extends ReadyRow> {
         if (this.unwanted.size) this.unregister();
       }
     });
+  }
+
+  /**
+   * The first failure of each kind is a warning; repeats (a hostile lock
+   * holder makes every registration time out) go to debug, so the log is not flooded.
+   */
+  private warnOnce(kind: string, message: string, error: unknown): void {
+    const fields = { error: error instanceof Error ? error.message : String(error) };
+    if (this.warned.has(kind)) return this.options.logger.debug(message, fields);
+    this.warned.add(kind);
+    this.options.logger.warn(message, fields);
   }
 
   /** One statement at a time on the LISTEN connection, in order: a pg Client must not be given a second query while one runs. */
@@ -280,9 +302,14 @@ export class ResultWaiter<R extends ReadyRow> {
         return;
       }
       if (this.options.interests) {
-        await this.options.interests.purge(client);
-        // After a reconnect: the new connection waits for what the old one did.
-        if (this.waits.size) await this.options.interests.register(client, [...this.waits.keys()]);
+        // Housekeeping and re-registration may fail (a lock held elsewhere, a revoked grant) without failing any wait.
+        try {
+          await this.options.interests.purge(client);
+          // After a reconnect: the new connection waits for what the old one did.
+          if (this.waits.size) await this.options.interests.register(client, [...this.waits.keys()]);
+        } catch (error) {
+          this.warnOnce('purge', 'clearing the waits of ended connections failed; they only cost needless NOTIFYs until it succeeds', error);
+        }
       }
     } catch (error) {
       // Never leave the connection open behind a failed setup: the process would not exit.

@@ -6,6 +6,7 @@
  */
 import { READY_STATES } from '../../celery/states';
 import { SqlQuery, quoteIdent } from '../../query';
+import { NOTIFY_QUEUE_LIMIT } from './wake-sql';
 import type { StoreParams } from '../../backend/store';
 
 export type { StoreParams };
@@ -23,7 +24,7 @@ export interface BackendTables {
   firstSeen: string;
 }
 
-const UTC_NOW = "(now() AT TIME ZONE 'UTC')";
+const UTC_NOW = "(pg_catalog.now() AT TIME ZONE 'UTC')";
 
 const TASK_COLUMNS = 'task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue';
 const TASK_SELECT =
@@ -43,18 +44,18 @@ const TASK_SELECT =
  */
 export function storeSql(t: BackendTables, p: StoreParams, notifyInline: boolean): SqlQuery {
   const values: unknown[] = [t.taskSequence, p.taskId, p.status, p.result, p.traceback, p.name, p.args, p.kwargs, p.worker, p.retries, p.queue, READY_STATES];
-  const notify = notifyInline ? `CASE WHEN status = ANY($12::text[]) THEN pg_notify($${values.push(t.channel)}::text, task_id) END` : 'NULL';
+  const notify = notifyInline ? `CASE WHEN status::text OPERATOR(pg_catalog.=) ANY ($12::text[]) AND pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.<) ${NOTIFY_QUEUE_LIMIT} THEN pg_catalog.pg_notify($${values.push(t.channel)}::text, task_id::text) END` : 'NULL';
   const extraColumns = p.extra.map(([column]) => column);
   const extraPlaceholders = p.extra.map(([, value]) => `$${values.push(value)}`);
   const extraSets = extraColumns.map((c) => `, ${c} = EXCLUDED.${c}`).join('');
   const text = `WITH stored AS (
   INSERT INTO ${t.task} AS m (id, ${TASK_COLUMNS}${extraColumns.map((c) => `, ${c}`).join('')})
-  VALUES (nextval($1::text::regclass), $2::varchar, $3::varchar, $4::bytea, CASE WHEN $3::text = ANY($12::text[]) THEN ${UTC_NOW} END, $5::text, $6::varchar, $7::bytea, $8::bytea, $9::varchar, $10::int, $11::varchar${extraPlaceholders.map((x) => `, ${x}`).join('')})
+  VALUES (pg_catalog.nextval($1::text::regclass), $2::varchar, $3::varchar, $4::bytea, CASE WHEN $3::text OPERATOR(pg_catalog.=) ANY ($12::text[]) THEN ${UTC_NOW} END, $5::text, $6::varchar, $7::bytea, $8::bytea, $9::varchar, $10::int, $11::varchar${extraPlaceholders.map((x) => `, ${x}`).join('')})
   ON CONFLICT (task_id) DO UPDATE SET
     status = EXCLUDED.status, result = EXCLUDED.result, date_done = EXCLUDED.date_done, traceback = EXCLUDED.traceback,
     name = COALESCE(EXCLUDED.name, m.name), args = COALESCE(EXCLUDED.args, m.args), kwargs = COALESCE(EXCLUDED.kwargs, m.kwargs),
     worker = COALESCE(EXCLUDED.worker, m.worker), retries = COALESCE(EXCLUDED.retries, m.retries), queue = COALESCE(EXCLUDED.queue, m.queue)${extraSets}
-  WHERE m.status IS NULL OR NOT (m.status = ANY($12::text[])) OR EXCLUDED.status = ANY($12::text[])
+  WHERE m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])) OR EXCLUDED.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])
   RETURNING task_id, status
 )
 SELECT status, ${notify} AS notified FROM stored`;
@@ -62,32 +63,32 @@ SELECT status, ${notify} AS notified FROM stored`;
 }
 
 export function selectTaskSql(t: BackendTables, taskId: string): SqlQuery {
-  return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id = $1`, values: [taskId] };
+  return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id::text OPERATOR(pg_catalog.=) $1::text`, values: [taskId] };
 }
 
 /** One query for any number of tasks: what group joins and batched wake-ups use. */
 export function selectTasksSql(t: BackendTables, taskIds: readonly string[]): SqlQuery {
-  return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id = ANY($1::text[])`, values: [taskIds] };
+  return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id::text OPERATOR(pg_catalog.=) ANY ($1::text[])`, values: [taskIds] };
 }
 
 export function deleteTaskSql(t: BackendTables, taskId: string): SqlQuery {
-  return { text: `DELETE FROM ${t.task} WHERE task_id = $1`, values: [taskId] };
+  return { text: `DELETE FROM ${t.task} WHERE task_id::text OPERATOR(pg_catalog.=) $1::text`, values: [taskId] };
 }
 
 export function saveGroupSql(t: BackendTables, groupId: string, result: Buffer): SqlQuery {
   return {
-    text: `INSERT INTO ${t.group} AS g (id, taskset_id, result, date_done) VALUES (nextval($1::text::regclass), $2, $3, ${UTC_NOW})
+    text: `INSERT INTO ${t.group} AS g (id, taskset_id, result, date_done) VALUES (pg_catalog.nextval($1::text::regclass), $2, $3, ${UTC_NOW})
 ON CONFLICT (taskset_id) DO UPDATE SET result = EXCLUDED.result, date_done = EXCLUDED.date_done`,
     values: [t.groupSequence, groupId, result],
   };
 }
 
 export function selectGroupSql(t: BackendTables, groupId: string): SqlQuery {
-  return { text: `SELECT taskset_id, result, (date_done AT TIME ZONE 'UTC') AS date_done FROM ${t.group} WHERE taskset_id = $1`, values: [groupId] };
+  return { text: `SELECT taskset_id, result, (date_done AT TIME ZONE 'UTC') AS date_done FROM ${t.group} WHERE taskset_id::text OPERATOR(pg_catalog.=) $1::text`, values: [groupId] };
 }
 
 export function deleteGroupSql(t: BackendTables, groupId: string): SqlQuery {
-  return { text: `DELETE FROM ${t.group} WHERE taskset_id = $1`, values: [groupId] };
+  return { text: `DELETE FROM ${t.group} WHERE taskset_id::text OPERATOR(pg_catalog.=) $1::text`, values: [groupId] };
 }
 
 /**
@@ -96,10 +97,10 @@ export function deleteGroupSql(t: BackendTables, groupId: string): SqlQuery {
  * run at once without waiting on each other. Uses the date_done index.
  */
 export function deleteExpiredBatchSql(table: string, olderThanMs: number, batch: number, readyOnly: boolean): SqlQuery {
-  const status = readyOnly ? ' AND status = ANY($3::text[])' : '';
+  const status = readyOnly ? ' AND status::text OPERATOR(pg_catalog.=) ANY ($3::text[])' : '';
   return {
     text: `DELETE FROM ${table} WHERE id IN (
-  SELECT id FROM ${table} WHERE date_done < ${UTC_NOW} - make_interval(secs => $1::float8 / 1000)${status}
+  SELECT id FROM ${table} WHERE date_done < ${UTC_NOW} - pg_catalog.make_interval(secs => $1::float8 OPERATOR(pg_catalog./) 1000::float8)${status}
   LIMIT $2 FOR UPDATE SKIP LOCKED)`,
     values: readyOnly ? [olderThanMs, batch, READY_STATES] : [olderThanMs, batch],
   };
@@ -121,8 +122,8 @@ export function recordFirstSeenBatchSql(t: BackendTables, batch: number): SqlQue
   return {
     text: `INSERT INTO ${t.firstSeen} (task_id, first_seen)
 SELECT m.task_id, ${UTC_NOW} FROM ${t.task} m
-WHERE m.task_id IS NOT NULL AND (m.status IS NULL OR NOT (m.status = ANY($2::text[])))
-  AND NOT EXISTS (SELECT 1 FROM ${t.firstSeen} s WHERE s.task_id = m.task_id)
+WHERE m.task_id IS NOT NULL AND (m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($2::text[])))
+  AND NOT EXISTS (SELECT 1 FROM ${t.firstSeen} s WHERE s.task_id::text OPERATOR(pg_catalog.=) m.task_id::text)
 LIMIT $1
 ON CONFLICT (task_id) DO NOTHING`,
     values: [batch, READY_STATES],
@@ -133,7 +134,7 @@ ON CONFLICT (task_id) DO NOTHING`,
 export function forgetFirstSeenSql(t: BackendTables): SqlQuery {
   return {
     text: `DELETE FROM ${t.firstSeen} s WHERE NOT EXISTS (
-  SELECT 1 FROM ${t.task} m WHERE m.task_id = s.task_id AND (m.status IS NULL OR NOT (m.status = ANY($1::text[]))))`,
+  SELECT 1 FROM ${t.task} m WHERE m.task_id::text OPERATOR(pg_catalog.=) s.task_id::text AND (m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($1::text[]))))`,
     values: [READY_STATES],
   };
 }
@@ -142,12 +143,17 @@ export function forgetFirstSeenSql(t: BackendTables): SqlQuery {
 export function deleteAbandonedBatchSql(t: BackendTables, olderThanMs: number, batch: number): SqlQuery {
   return {
     text: `DELETE FROM ${t.task} WHERE id IN (
-  SELECT m.id FROM ${t.task} m JOIN ${t.firstSeen} s ON s.task_id = m.task_id
-  WHERE s.first_seen < ${UTC_NOW} - make_interval(secs => $1::float8 / 1000)
-    AND (m.status IS NULL OR NOT (m.status = ANY($3::text[])))
+  SELECT m.id FROM ${t.task} m JOIN ${t.firstSeen} s ON s.task_id::text OPERATOR(pg_catalog.=) m.task_id::text
+  WHERE s.first_seen < ${UTC_NOW} - pg_catalog.make_interval(secs => $1::float8 OPERATOR(pg_catalog./) 1000::float8)
+    AND (m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($3::text[])))
   LIMIT $2 FOR UPDATE OF m SKIP LOCKED)`,
     values: [olderThanMs, batch, READY_STATES],
   };
+}
+
+/** For the LISTEN connection: how long its registrations may wait for a bucket lock another session holds. */
+export function lockTimeoutSql(ms: number): SqlQuery {
+  return { text: "SELECT pg_catalog.set_config('lock_timeout', $1::text, false)", values: [`${ms}ms`] };
 }
 
 export function listenSql(channel: string): string {
@@ -155,10 +161,10 @@ export function listenSql(channel: string): string {
 }
 
 export function notifySql(channel: string, payload: string): SqlQuery {
-  return { text: 'SELECT pg_notify($1, $2)', values: [channel, payload] };
+  return { text: 'SELECT pg_catalog.pg_notify($1::text, $2::text)', values: [channel, payload] };
 }
 
 /** Rows per state, for `typeorm-result-backend status`. A NULL status is Celery's PENDING. */
 export function countByStateSql(table: string): SqlQuery {
-  return { text: `SELECT COALESCE(status, 'PENDING') AS status, count(*)::int AS count FROM ${table} GROUP BY 1 ORDER BY 1`, values: [] };
+  return { text: `SELECT COALESCE(status, 'PENDING') AS status, pg_catalog.count(*)::int AS count FROM ${table} GROUP BY 1 ORDER BY 1`, values: [] };
 }

@@ -4,14 +4,14 @@ import { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, Sto
 import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from '../../backend/tables';
 import { DatabaseError, MissingTableError, ResultBackendError } from '../../errors';
 import type { Logger } from '../../logger';
-import { SAFE_SYNCHRONIZER_DEFAULTS } from '../../options';
+import { SAFE_SYNCHRONIZER_DEFAULTS, WAIT_REGISTER_LOCK_TIMEOUT_MS } from '../../options';
 import type { SqlQuery } from '../../query';
 import * as sql from './backend-sql';
 import { PgCode, findPgError } from './codes';
 import { connectDedicated } from './connection';
 import { ensureBackendTable, ensureSequences } from './sequences';
-import { ensureWake, isWakeInstalled } from './wake';
-import { purgeDeadInterestsSql, registerInterestSql, unregisterInterestSql } from './wake-sql';
+import { ensureWake, wakeState } from './wake';
+import { purgeDeadInterestsSql, registerInterestSql, unregisterInterestSql, wakeGrantStatements } from './wake-sql';
 
 type WakeMode = 'trigger' | 'inline';
 
@@ -159,11 +159,22 @@ export class PostgresStore implements ResultStore {
 
   private async findWakeMode(): Promise<WakeMode | undefined> {
     const names = this.tables.wake;
-    if (await isWakeInstalled(this.dataSource, names)) return 'trigger';
+    let state = await wakeState(this.dataSource, names);
     try {
-      await ensureWake(this.dataSource, names, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
-      this.options.logger.info('installed the wake-up trigger on the task table', { table: names.task });
-      return 'trigger';
+      if (!state.installed) {
+        await ensureWake(this.dataSource, names, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs);
+        this.options.logger.info('installed the wake-up trigger on the task table', { table: names.task });
+        state = await wakeState(this.dataSource, names);
+      }
+      if (state.mayWait) return 'trigger';
+      // The trigger is there, but this role may not record its waits: the trigger would never notify for them.
+      this.options.logger.warn(
+        `this role (${state.role}) may not record its waits for the wake-up trigger: every ready store from here will NOTIFY, ` +
+          'and waits on results written by Celery itself wake on the periodic re-read. To wake on those too, run as the installing role: ' +
+          wakeGrantStatements(names, state.role).join('; '),
+        { table: names.task },
+      );
+      return 'inline';
     } catch (error) {
       if (findPgError(error)?.code === PgCode.UNDEFINED_TABLE) return undefined;
       if (!(error instanceof MissingTableError)) throw error;
@@ -195,6 +206,13 @@ export class PostgresStore implements ResultStore {
       throw new DatabaseError('open the LISTEN connection', findPgError(error)?.code, 1, error);
     }
     (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
+    try {
+      const q = sql.lockTimeoutSql(WAIT_REGISTER_LOCK_TIMEOUT_MS);
+      await client.query(q.text, q.values);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw new DatabaseError('set up the LISTEN connection', findPgError(error)?.code, 1, error);
+    }
     return client;
   }
 }

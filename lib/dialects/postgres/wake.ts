@@ -13,9 +13,22 @@ export function wakeTargets(dataSource: DataSource): WakeNames[] {
     .map((m) => wakeNames(schemaOf(dataSource, m), m.tableName));
 }
 
+export interface WakeState {
+  /** The interest table, the functions as this version makes them, and the trigger are in place. */
+  installed: boolean;
+  /** This role may call the functions that record and drop waits (the owner, or granted EXECUTE). */
+  mayWait: boolean;
+  /** The role asking: what a GRANT would name. */
+  role: string;
+}
+
+export async function wakeState(runner: Queryable, names: WakeNames): Promise<WakeState> {
+  const [row] = await runSql<{ installed: boolean; may_wait: boolean; role: string }>(runner, wakeInstalledSql(names));
+  return { installed: row.installed === true, mayWait: row.may_wait === true, role: row.role };
+}
+
 export async function isWakeInstalled(runner: Queryable, names: WakeNames): Promise<boolean> {
-  const [row] = await runSql<{ installed: boolean }>(runner, wakeInstalledSql(names));
-  return row.installed === true;
+  return (await wakeState(runner, names)).installed;
 }
 
 /** The statements that would install what is missing, without running them. */
