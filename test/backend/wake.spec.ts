@@ -4,6 +4,7 @@ import type { Client, Notification } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidOptionError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, WaitTimeoutError, defineCeleryEntities } from '../../lib';
 import { wakeNames, wakeStatements } from '../../lib/dialects/postgres/wake-sql';
+import { BackendTables, selectTasksSql } from '../../lib/dialects/postgres/backend-sql';
 import { runFleet } from '../../examples/support/fleet';
 import { BackendFixture, openBackend, rejection } from '../support/backend';
 import { asRole, postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';
@@ -35,11 +36,13 @@ async function listenRaw(url: string): Promise<{ client: Client; payloads: strin
 
 /** Counts, per task id, the reads of the task table a backend's DataSource has finished. */
 function countReads(ds: DataSource): Map<string, number> {
+  // The statement a wait reads with, as the backend makes it.
+  const readText = selectTasksSql({ task: CELERY.task } as BackendTables, []).text;
   const reads = new Map<string, number>();
   const original = ds.query.bind(ds);
   ds.query = (async (text: string, values?: unknown[]) => {
     const rows = await original(text, values);
-    if (text.includes('WHERE task_id = ANY') && Array.isArray(values?.[0])) for (const id of values[0] as string[]) reads.set(id, (reads.get(id) ?? 0) + 1);
+    if (text === readText && Array.isArray(values?.[0])) for (const id of values[0] as string[]) reads.set(id, (reads.get(id) ?? 0) + 1);
     return rows;
   }) as typeof ds.query;
   return reads;

@@ -31,10 +31,11 @@ describe('The SQL, as text', () => {
 
   it('stores with one upsert that draws the id from the sequence and keeps a ready state', () => {
     const { text, values } = storeSql(tables, store, true);
-    expect(text).to.contain('nextval($1::text::regclass)');
+    expect(text).to.contain('pg_catalog.nextval($1::text::regclass)');
     expect(text).to.contain('ON CONFLICT (task_id) DO UPDATE');
-    expect(text).to.contain('WHERE m.status IS NULL OR NOT (m.status = ANY($12::text[])) OR EXCLUDED.status = ANY($12::text[])');
-    expect(text).to.contain('pg_notify($13::text, task_id)');
+    expect(text).to.contain('WHERE m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])) OR EXCLUDED.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])');
+    // A full NOTIFY queue would fail the commit: past half full, the store skips its NOTIFY and the waiter wakes on its re-read.
+    expect(text).to.contain('pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.<) 0.5 THEN pg_catalog.pg_notify($13::text, task_id::text)');
     expect(values[0]).to.equal('"public"."task_id_sequence"');
     expect(values[11]).to.deep.equal(['SUCCESS', 'FAILURE', 'REVOKED']);
   });
@@ -53,7 +54,7 @@ describe('The SQL, as text', () => {
 
   it('expires in batches in naive UTC, whatever the session time zone', () => {
     const { text, values } = deleteExpiredBatchSql(tables.task, 1000, 50, true);
-    expect(text).to.contain("date_done < (now() AT TIME ZONE 'UTC') - make_interval(secs => $1::float8 / 1000)");
+    expect(text).to.contain("date_done OPERATOR(pg_catalog.<) ((pg_catalog.now() AT TIME ZONE 'UTC') OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1::float8 OPERATOR(pg_catalog./) 1000::float8))");
     expect(text).to.contain('LIMIT $2 FOR UPDATE SKIP LOCKED');
     expect(values).to.deep.equal([1000, 50, ['SUCCESS', 'FAILURE', 'REVOKED']]);
   });
