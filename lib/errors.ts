@@ -311,14 +311,39 @@ export class BackendClosedError extends ResultBackendError {
 export class DatabaseError extends ResultBackendError {
   readonly pgCode: string | undefined;
 
-  constructor(operation: string, pgCode: string | undefined, attempts: number, cause: unknown) {
+  constructor(operation: string, pgCode: string | undefined, attempts: number, cause: unknown, refined?: { code: string; advice: string }) {
     const message = cause instanceof Error ? cause.message : String(cause);
     super(
-      'DATABASE_ERROR',
+      refined?.code ?? 'DATABASE_ERROR',
       `${operation} failed with ${pgCode ? `SQLSTATE ${pgCode}` : 'a connection error'} after ${attempts} attempt(s): ${message}. ` +
-        (attempts > 1 ? 'The error is transient but persisted; check the database and the network.' : 'It is not a transient error, so it was not retried; the cause holds the details.'),
+        (refined?.advice ??
+          (attempts > 1 ? 'The error is transient but persisted; check the database and the network.' : 'It is not a transient error, so it was not retried; the cause holds the details.')),
       { cause },
     );
     this.pgCode = pgCode;
+  }
+}
+
+/**
+ * The role the DataSource logs in as lacks a privilege the operation needs.
+ * Nothing was written. `grant` is the statement that would allow it, for the
+ * object's owner to run; the README's privilege table lists what each role needs.
+ */
+export class PermissionDeniedError extends DatabaseError {
+  readonly operation: string;
+  /** The object the database named, with its kind ("table celery_taskmeta"), when it named one. */
+  readonly object: string | undefined;
+  readonly grant: string;
+
+  constructor(operation: string, pgCode: string | undefined, found: { role: string; object: string | undefined; grant: string }, cause: unknown) {
+    super(operation, pgCode, 1, cause, {
+      code: 'PERMISSION_DENIED',
+      advice:
+        `The role ${found.role} may not do what "${operation}" needs${found.object ? ` on ${found.object}` : ''}, so the database refused it and nothing was written. ` +
+        `As the owner of that object (the role that installed the tables), run: ${found.grant}`,
+    });
+    this.operation = operation;
+    this.object = found.object;
+    this.grant = found.grant;
   }
 }

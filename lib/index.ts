@@ -66,6 +66,7 @@ export {
   GroupNotFoundError,
   BackendClosedError,
   DatabaseError,
+  PermissionDeniedError,
 } from './errors';
 export { resultFromTuple } from './celery/result-tuple';
 // A data-only Python pickle decoder and encoder, for the rows real Celery writes.

@@ -4,6 +4,7 @@ import { dialectOf } from '../dialects';
 import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
 import type { SqlQuery } from '../query';
 import { withRetry } from './retry';
+import { loginRole } from './privileges';
 import { ResultWaiter } from './result-waiter';
 import { MySqlStore } from '../dialects/mysql/store';
 import { PostgresStore } from '../dialects/postgres/store';
@@ -316,7 +317,8 @@ export class ResultBackend {
 
   /** Statements with the backend's retry policy: every one is a single atomic statement, so sending it again is safe. */
   private statementRunner(): StatementRunner {
-    const retry = <T>(operation: string, fn: () => Promise<T>) => withRetry(operation, this.options.maxRetries, this.options.retryDelayMs, fn);
+    const role = loginRole(this.dataSource);
+    const retry = <T>(operation: string, fn: () => Promise<T>) => withRetry(operation, this.options.maxRetries, this.options.retryDelayMs, fn, role);
     const affected = (operation: string, q: SqlQuery) =>
       retry(operation, async () => {
         const runner = this.dataSource.createQueryRunner();

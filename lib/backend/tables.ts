@@ -8,7 +8,7 @@ import { describeValue } from '../options';
 import { schemaOf } from '../schemas';
 import { qualified } from '../query';
 import type { BackendTables } from '../dialects/postgres/backend-sql';
-import { WakeNames, besideTable, wakeNames } from '../dialects/postgres/wake-sql';
+import { WakeNames, wakeNames } from '../dialects/postgres/wake-sql';
 
 import type { GroupEntityClass, TaskEntityClass } from '../../entities';
 export type { GroupEntityClass, TaskEntityClass };
@@ -60,10 +60,7 @@ export function metadataFor(dataSource: DataSource, target: Function, base: Func
   return dataSource.getMetadata(target);
 }
 
-/** `<task table>_first_seen`, or a hashed name where that would pass PostgreSQL's 63-byte identifier limit. */
-export function firstSeenTableName(taskTable: string): string {
-  return besideTable(taskTable, '_first_seen', 'trb_first_seen_');
-}
+export { firstSeenTableName } from '../dialects/postgres/wake-sql';
 
 /** Quoted table and sequence names, and the NOTIFY channel, from the entity metadata. */
 export function resolveTables(dataSource: DataSource, task: TaskEntityClass, group: GroupEntityClass): ResolvedTables {
@@ -90,7 +87,7 @@ export function resolveTables(dataSource: DataSource, task: TaskEntityClass, gro
     ],
     channel: wake.channel,
     wake,
-    firstSeen: qualified(taskSchema, firstSeenTableName(taskMeta.tableName)),
+    firstSeen: qualified(taskSchema, wake.firstSeenTable),
     extraColumns,
   };
 }

@@ -6,7 +6,7 @@
  */
 import { READY_STATES } from '../../celery/states';
 import { SqlQuery, quoteIdent } from '../../query';
-import { NOTIFY_QUEUE_LIMIT } from './wake-sql';
+import { NOTIFY_QUEUE_LIMIT, createFirstSeenTableSql } from './wake-sql';
 import type { StoreParams } from '../../backend/store';
 
 export type { StoreParams };
@@ -117,7 +117,7 @@ export function deleteExpiredBatchSql(table: string, olderThanMs: number, batch:
  * when cleanup first saw each one unfinished.
  */
 export function createFirstSeenSql(t: BackendTables): string {
-  return `CREATE TABLE IF NOT EXISTS ${t.firstSeen} (task_id varchar(155) PRIMARY KEY, first_seen timestamp without time zone NOT NULL)`;
+  return createFirstSeenTableSql(t.firstSeen);
 }
 
 /** Ages of unfinished rows not recorded yet start now; LIMIT keeps each statement short on a big backlog. */

@@ -32,6 +32,8 @@ export interface WakeNames {
   taskSchema: string;
   /** Unquoted names, in the task table's schema. */
   interestTable: string;
+  /** When the cleanup first saw each unfinished task (Celery's rows carry no age until done). */
+  firstSeenTable: string;
   triggerFunction: string;
   registerFunction: string;
   unregisterFunction: string;
@@ -53,6 +55,11 @@ export function channelFor(quotedTaskTable: string): string {
   return `trb_${shortHash(quotedTaskTable)}`;
 }
 
+/** `<task table>_first_seen`, or a hashed name where that would pass PostgreSQL's 63-byte identifier limit. */
+export function firstSeenTableName(taskTable: string): string {
+  return besideTable(taskTable, '_first_seen', 'trb_first_seen_');
+}
+
 export function wakeNames(taskSchema: string, taskTable: string): WakeNames {
   const task = qualified(taskSchema, taskTable);
   const h = shortHash(task);
@@ -60,6 +67,7 @@ export function wakeNames(taskSchema: string, taskTable: string): WakeNames {
     task,
     taskSchema,
     interestTable: besideTable(taskTable, '_waiters', 'trb_waiters_'),
+    firstSeenTable: firstSeenTableName(taskTable),
     triggerFunction: `trb_wake_${h}`,
     registerFunction: `trb_wait_${h}`,
     unregisterFunction: `trb_unwait_${h}`,
@@ -172,6 +180,9 @@ export function wakeStatements(n: WakeNames): string[] {
   const interests = qualified(n.taskSchema, n.interestTable);
   const f = wakeFunctions(n);
   return [
+    // Not part of the wake-up, but the package's other table beside the task table: made by the
+    // installing role here, so an app role that may not CREATE can still clean up abandoned tasks.
+    createFirstSeenTableSql(qualified(n.taskSchema, n.firstSeenTable)),
     `CREATE UNLOGGED TABLE IF NOT EXISTS ${interests} (task_id varchar(155) NOT NULL, pid int NOT NULL, since timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (task_id, pid))`,
     // Writers never touch it directly: only the functions, as its owner.
     `REVOKE ALL ON ${interests} FROM PUBLIC`,
@@ -179,6 +190,10 @@ export function wakeStatements(n: WakeNames): string[] {
     `CREATE OR REPLACE TRIGGER ${quoteIdent(WAKE_TRIGGER)} AFTER INSERT OR UPDATE OF status ON ${n.task} FOR EACH ROW ` +
       `WHEN (NEW.status IN (${readyList()})) EXECUTE FUNCTION ${f.trigger.signature}`,
   ];
+}
+
+export function createFirstSeenTableSql(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (task_id varchar(155) PRIMARY KEY, first_seen timestamp without time zone NOT NULL)`;
 }
 
 /** What a role that waits for results (a Node app, a dashboard) needs beyond SELECT on the task table. */
@@ -195,6 +210,7 @@ export function dropWakeStatements(n: WakeNames): string[] {
     `DROP FUNCTION IF EXISTS ${f.register.signature}`,
     `DROP FUNCTION IF EXISTS ${f.unregister.signature}`,
     `DROP TABLE IF EXISTS ${qualified(n.taskSchema, n.interestTable)}`,
+    `DROP TABLE IF EXISTS ${qualified(n.taskSchema, n.firstSeenTable)}`,
   ];
 }
 
@@ -206,7 +222,7 @@ export function dropWakeStatements(n: WakeNames): string[] {
 export function wakeInstalledSql(n: WakeNames): SqlQuery {
   const f = wakeFunctions(n);
   const defs = [f.trigger, f.register, f.unregister];
-  const values: unknown[] = [qualified(n.taskSchema, n.interestTable), n.task, WAKE_TRIGGER, [`search_path=${WAKE_SEARCH_PATH}`]];
+  const values: unknown[] = [qualified(n.taskSchema, n.interestTable), n.task, WAKE_TRIGGER, [`search_path=${WAKE_SEARCH_PATH}`], qualified(n.taskSchema, n.firstSeenTable)];
   const sigs: string[] = [];
   const fnOk = defs.map((d) => {
     const sig = `$${values.push(d.signature)}`;
@@ -218,7 +234,7 @@ export function wakeInstalledSql(n: WakeNames): SqlQuery {
   });
   const [triggerSig, registerSig, unregisterSig] = sigs;
   return {
-    text: `SELECT pg_catalog.to_regclass($1) IS NOT NULL
+    text: `SELECT pg_catalog.to_regclass($1) IS NOT NULL AND pg_catalog.to_regclass($5) IS NOT NULL
   AND ${fnOk.join('\n  AND ')}
   AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($2)
     AND t.tgname OPERATOR(pg_catalog.=) $3 AND t.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure(${triggerSig})) AS installed,
