@@ -2,7 +2,7 @@ import type { DataSource, DataSourceOptions } from 'typeorm';
 import { AbstractTaskMeta } from '../../entities/abstract-task-meta';
 import { AbstractTaskSetMeta } from '../../entities/abstract-task-set-meta';
 import { ResultBackend } from '../backend/result-backend';
-import { countByStateSql } from '../dialects/postgres/backend-sql';
+import { countByStateSql, tableExistsSql } from '../dialects/postgres/backend-sql';
 import type { GroupEntityClass, TaskEntityClass } from '../backend/tables';
 import type { LockHolder } from '../errors';
 import type { Logger } from '../logger';
@@ -79,7 +79,7 @@ export async function status(ds: DataSource): Promise<Status> {
     }
     const table = qualified(schemaOf(ds, meta), meta.tableName);
     // A table the sync has not made yet has no rows to count.
-    const [{ exists }] = await runSql<{ exists: boolean }>(ds.manager, { text: 'SELECT to_regclass($1) IS NOT NULL AS exists', values: [table] });
+    const [{ exists }] = await runSql<{ exists: boolean }>(ds.manager, tableExistsSql(table));
     const rows = exists ? await runSql<{ status: string; count: number }>(ds.manager, countByStateSql(table)) : [];
     tables.push({ table, states: Object.fromEntries(rows.map((r) => [r.status, r.count])) });
   }

@@ -167,6 +167,11 @@ export function notifySql(channel: string, payload: string): SqlQuery {
   return { text: 'SELECT pg_catalog.pg_notify($1::text, $2::text)', values: [channel, payload] };
 }
 
+/** Whether a table exists: checked before a CREATE … IF NOT EXISTS, which needs CREATE on the schema even when the table is there. */
+export function tableExistsSql(table: string): SqlQuery {
+  return { text: 'SELECT pg_catalog.to_regclass($1) IS NOT NULL AS exists', values: [table] };
+}
+
 /** Rows per state, for `typeorm-result-backend status`. A NULL status is Celery's PENDING. */
 export function countByStateSql(table: string): SqlQuery {
   return { text: `SELECT COALESCE(status, 'PENDING') AS status, pg_catalog.count(*)::int AS count FROM ${table} GROUP BY 1 ORDER BY 1`, values: [] };

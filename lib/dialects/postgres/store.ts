@@ -188,7 +188,9 @@ export class PostgresStore implements ResultStore {
 
   private async ensureFirstSeenTable(): Promise<void> {
     if (this.firstSeenReady) return;
-    await this.run.retry('create the first-seen table', () => ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs));
+    // The installer makes it (SafeSynchronizer, createWakeTriggers); an app role without CREATE finds it here.
+    const [{ exists }] = await this.run.query<{ exists: boolean }>('find the first-seen table', sql.tableExistsSql(this.tables.firstSeen));
+    if (!exists) await this.run.retry('create the first-seen table', () => ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs));
     this.firstSeenReady = true;
   }
 
