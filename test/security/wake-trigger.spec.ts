@@ -64,7 +64,9 @@ async function backendAs(role: TestRole, recheckIntervalMs = 0): Promise<Opened>
  * only a NOTIFY wakes it. (Qualified: the test's own SQL must not reach a planted operator either.)
  */
 async function interestRecorded(url: string, taskId: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
   for (;;) {
+    if (Date.now() > deadline) throw new Error(`no interest in ${taskId} was recorded within 10 s: the wait could not register`);
     const [{ n }] = await query<{ n: number }>(url, `SELECT count(*)::int AS n FROM ${CELERY.interestTable} WHERE task_id::text OPERATOR(pg_catalog.=) $1`, [taskId]);
     if (n > 0) return;
     await new Promise((r) => setTimeout(r, 5));
