@@ -34,7 +34,7 @@ const MAX_DECIMAL_INT_BITS = 1024;
  * as `<int of more than 1024 bits>`: a list can reference one 60 MB int a hundred times
  * (primitives have no identity to remember), and each exact count costs a pass over it.
  */
-const BIGINT_WORK_BITS = 2 ** 32;
+const BIGINT_WORK_BITS = 2 ** 33;
 
 /** Deepest nesting expanded; deeper containers print as `…`. Keeps the recursion far from the JS stack limit. */
 const MAX_DEPTH = 100;
