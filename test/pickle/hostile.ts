@@ -96,3 +96,93 @@ export function hexHead(bytes: Uint8Array, max = 200): string {
   const h = Buffer.from(bytes.subarray(0, max)).toString('hex');
   return bytes.length > max ? `${h}… (${bytes.length} bytes)` : h;
 }
+
+const LONG_BINGET = 0x6a; // j
+const TUPLE = 0x74; // t
+const APPENDS = 0x65; // e
+
+/** BINGET for small memo indices, LONG_BINGET beyond 255. */
+function get(i: number): number[] {
+  if (i < 256) return [BINGET, i];
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(i);
+  return [LONG_BINGET, ...b];
+}
+
+/** What a generated hostile pickle looks like; `npm run fuzz` draws these. */
+export interface DagShape {
+  /** Levels above the leaf `[]`; past the decoder's maxDepth the pickle must be refused with a typed error. */
+  levels: number;
+  /** How many times each level references the one below. */
+  fanout: number;
+  kind: 'list' | 'tuple' | 'result';
+  /** 'failure' puts the DAG in Celery's failure dict as exc_message's single arg. */
+  wrap: 'none' | 'failure';
+}
+
+function failureAround(inner: number[]): number[] {
+  return [
+    ...PROTO4,
+    EMPTY_DICT,
+    MARK,
+    ...shortStr('exc_type'),
+    ...shortStr('ValueError'),
+    ...shortStr('exc_module'),
+    ...shortStr('builtins'),
+    ...shortStr('exc_message'),
+    ...inner,
+    TUPLE1,
+    SETITEMS,
+    STOP,
+  ];
+}
+
+/**
+ * A shared-reference DAG built with MEMOIZE and BINGET/LONG_BINGET: each level is a container
+ * (list, tuple, or a Celery result tuple `(('x', None), [members])`) referencing the level below
+ * `fanout` times, so a copying walk visits fanout^levels nodes.
+ */
+export function dagPickle(shape: DagShape): Buffer {
+  const { levels, fanout, kind } = shape;
+  const ops: number[] = [];
+  let base = 0;
+  if (kind === 'result') {
+    // memo 0: the head ('x', None); memo 1: the leaf (head, None).
+    ops.push(...shortStr('x'), NONE, TUPLE2, MEMOIZE, NONE, TUPLE2, MEMOIZE);
+    base = 1;
+  } else {
+    ops.push(EMPTY_LIST, MEMOIZE);
+  }
+  for (let i = base; i < base + levels; i++) {
+    ops.push(POP);
+    if (kind === 'result') ops.push(...get(0));
+    ops.push(MARK);
+    for (let j = 0; j < fanout; j++) ops.push(...get(i));
+    ops.push(kind === 'tuple' ? TUPLE : LIST);
+    if (kind === 'result') ops.push(TUPLE2);
+    ops.push(MEMOIZE);
+  }
+  return Buffer.from(shape.wrap === 'failure' ? failureAround(ops) : [...PROTO4, ...ops, STOP]);
+}
+
+/**
+ * One int of `bytes` bytes (LONG4), referenced `refs` times through the memo, in a list or as
+ * the args of a failure dict. The decimal toString of such an int is superlinear in its size.
+ */
+export function hugeIntPickle(bytes: number, negative: boolean, refs: number, wrap: 'none' | 'failure'): Buffer {
+  const body = Buffer.alloc(bytes, 0x5a);
+  body[bytes - 1] = negative ? 0x9a : 0x5a;
+  const head = Buffer.alloc(4);
+  head.writeInt32LE(bytes);
+  const refsOps: number[] = [];
+  for (let i = 1; i < refs; i++) refsOps.push(BINGET, 0);
+  const pre = Buffer.from([MARK, LONG4, ...head]);
+  const post = Buffer.from([MEMOIZE, ...refsOps]);
+  if (wrap === 'none') {
+    return Buffer.concat([Buffer.from([...PROTO4, EMPTY_LIST]), pre, body, post, Buffer.from([APPENDS, STOP])]);
+  }
+  const failure = failureAround([0xff]);
+  const at = failure.indexOf(0xff);
+  // The args tuple: MARK, the int, its repeats, TUPLE; then TUPLE1 in failureAround wraps that again, which is harmless.
+  return Buffer.concat([Buffer.from(failure.slice(0, at)), pre, body, post, Buffer.from([TUPLE]), Buffer.from(failure.slice(at + 1))]);
+}
