@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { CeleryAsyncResult, CeleryGroupResult, decodePickle } from '../../lib/celery/pickle';
+import { CeleryAsyncResult, CeleryGroupResult, PickleEncodeError, decodePickle, encodePickle } from '../../lib/celery/pickle';
+import { jsonCodec } from '../../lib/celery/codec';
 import { resultFromTuple } from '../../lib/celery/result-tuple';
-import { ResultDecodeError, TaskFailedError } from '../../lib/errors';
+import { ResultDecodeError, TaskFailedError, UnencodableResultError } from '../../lib/errors';
 import { dagFailurePickle, listDagPickle, long4Pickle, tupleDagPickle } from './hostile';
 
 /*
@@ -117,6 +118,23 @@ describe('rendering hostile decoded values stays linear and bounded', () => {
         const error = refusal(() => resultFromTuple(bad));
         expect(error.message).to.match(/is not a Celery result tuple/);
         expect(error.message.length).to.be.below(600);
+      }
+    });
+  });
+
+  describe('encoding errors about a value read back from a row', () => {
+    it('name a huge BigInt by its size and cut a long key, instead of quoting them whole', () => {
+      const big = decodePickle(long4Pickle(1024 * 1024));
+      expect(() => jsonCodec.encodeResult({ n: big })).to.throw(UnencodableResultError, /a BigInt <int of 8388607 bits> at result\.n/);
+      const key = 'k'.repeat(1_000_000);
+      for (const run of [() => jsonCodec.encodeResult({ [key]: 1n }), () => encodePickle({ [key]: () => 1 })]) {
+        try {
+          run();
+          throw new Error('expected a refusal');
+        } catch (error) {
+          expect(error).to.satisfy((e: unknown) => e instanceof UnencodableResultError || e instanceof PickleEncodeError);
+          expect((error as Error).message.length).to.be.below(600);
+        }
       }
     });
   });
