@@ -1,3 +1,7 @@
+// render.ts imports the value classes, which import this module: a cycle that is safe because
+// neither side touches the other's exports until a constructor runs.
+import { renderArgs, renderText } from './celery/render';
+
 /**
  * Every error this package throws on purpose extends {@link ResultBackendError},
  * so callers can tell ours from the driver's with one `instanceof`.
@@ -270,7 +274,9 @@ export class TaskFailedError extends ResultBackendError {
   readonly traceback: string | null;
 
   constructor(taskId: string, stored: { excType: string; excMessage: readonly unknown[]; excModule: string | null }, traceback: string | null) {
-    super('TASK_FAILED', `Task ${taskId} failed with ${stored.excType}: ${stored.excMessage.map(String).join(', ')}. ` +
+    // The args are stored data, so possibly hostile: rendered under a budget (a shared-reference DAG, a cycle or a
+    // 60 MB int must not stall the caller or flood a log), while excMessage keeps them as they were.
+    super('TASK_FAILED', `Task ${taskId} failed with ${renderText(stored.excType)}: ${renderArgs(stored.excMessage)}. ` +
       'The task raised this error itself; see traceback for where. Pass { propagate: false } to receive the error as a value instead.');
     this.taskId = taskId;
     this.excType = stored.excType;

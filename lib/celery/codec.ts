@@ -1,5 +1,6 @@
 import { ResultDecodeError, UnencodableResultError } from '../errors';
 import { CeleryGroupResult, decodePickle } from './pickle';
+import { renderValue } from './render';
 
 /**
  * Turns values into the bytes of the bytea columns and back. The default is
@@ -35,7 +36,11 @@ export function assertJsonEncodable(value: unknown, what = 'result', options: { 
         return;
       case 'bigint':
         if (options.allowBigInt) return;
-        refuse(where, `the BigInt ${v}n`, 'JSON has no integers beyond 2^53; store it as a string');
+        {
+          // renderValue: a huge BigInt shows as its bit length; its decimal form could take minutes.
+          const shown = renderValue(v);
+          refuse(where, shown.startsWith('<') ? `a BigInt ${shown}` : `the BigInt ${shown}n`, 'JSON has no integers beyond 2^53; store it as a string');
+        }
         return;
       case 'undefined':
         refuse(where, 'undefined', 'JSON would drop it or store null');
@@ -56,7 +61,7 @@ export function assertJsonEncodable(value: unknown, what = 'result', options: { 
     }
     path.push(object);
     if (isArray) (object as unknown[]).forEach((item, i) => visit(item, `${where}[${i}]`));
-    else for (const [key, item] of Object.entries(object)) visit(item, `${where}.${key}`);
+    else for (const [key, item] of Object.entries(object)) visit(item, `${where}.${key.length > 60 ? `${key.slice(0, 60)}…` : key}`); // a key is cut so the message stays short
     path.pop();
   };
   const refuse = (where: string, found: string, why: string): never => {

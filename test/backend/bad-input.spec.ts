@@ -10,12 +10,14 @@ import {
   SafeMigratorOptions,
   SafeSynchronizer,
   SafeSynchronizerOptions,
+  TaskFailedError,
   UnencodableResultError,
   UnknownStateError,
 } from '../../lib';
 import { BackendFixture, openBackend, rejection } from '../support/backend';
 import { useTestDatabase } from '../support/database';
 import { query } from '../support/pg-client';
+import { dagFailurePickle, hugeIntPickle } from '../pickle/hostile';
 
 describe('ResultBackend refuses bad input with a typed error and writes nothing', () => {
   const db = useTestDatabase();
@@ -97,5 +99,33 @@ describe('ResultBackend refuses bad input with a typed error and writes nothing'
     const all = { lockTimeoutMs: 1, maxAttempts: 2, retryDelayMs: 3, verify: 'full', transaction: 'each', onSynchronized() {}, onMigrated() {} } as const;
     expect(() => new SafeSynchronizer(f.ds, all)).not.to.throw();
     expect(() => new SafeMigrator(f.ds, all)).not.to.throw();
+  });
+});
+
+describe('a hostile stored row cannot stall the reader', () => {
+  const db = useTestDatabase();
+  let f: BackendFixture;
+  beforeEach(async () => {
+    f = await openBackend(db.current().url);
+  });
+  afterEach(async () => f.close());
+
+  const storeFailure = (taskId: string, pickle: Buffer) =>
+    query(db.current().url, "INSERT INTO celery_taskmeta (id, task_id, status, result, date_done) VALUES (nextval('task_id_sequence'), $1, 'FAILURE', $2, now())", [taskId, pickle]);
+
+  it('waitForResult on a FAILURE row whose exc_message is a 40-level [a, a] DAG rejects with a short TaskFailedError', async () => {
+    await storeFailure('dag', dagFailurePickle(40));
+    const error = await rejection(f.backend.waitForResult('dag', { timeoutMs: 5000 }));
+    expect(error).to.be.instanceOf(TaskFailedError);
+    expect((error as TaskFailedError).message).to.match(/^Task dag failed with ValueError: \[/);
+    expect((error as TaskFailedError).message.length).to.be.below(3000);
+  });
+
+  it('waitForResult on a FAILURE row whose exc_message is an 8 MB int (three times) names its size instead of printing it', async () => {
+    await storeFailure('big', hugeIntPickle(8 * 1024 * 1024, true, 3, 'failure'));
+    const error = await rejection(f.backend.waitForResult('big', { timeoutMs: 5000 }));
+    expect(error).to.be.instanceOf(TaskFailedError);
+    expect((error as TaskFailedError).message).to.match(/<negative int of (\d+|more than 1024) bits>/);
+    expect((error as TaskFailedError).message.length).to.be.below(3000);
   });
 });

@@ -4,6 +4,7 @@
  * built in JavaScript cannot make Python import or call anything else.
  */
 import { InvalidOptionError } from '../../errors';
+import { renderValue } from '../render';
 import { PickleEncodeError } from './errors';
 import { isAllowedException } from './globals';
 import { Op } from './opcodes';
@@ -131,8 +132,9 @@ class Encoder {
   }
 
   private fail(what: string): never {
+    // Keys are the caller's data, possibly read back from a hostile row: each is shown cut to about 60 characters.
     const where = this.path.map((p) =>
-      typeof p === 'number' ? `[${p}]` : typeof p === 'string' ? p : /^[A-Za-z_$][\w$]*$/.test(p.key) ? `.${p.key}` : `[${JSON.stringify(p.key)}]`,
+      typeof p === 'number' ? `[${p}]` : typeof p === 'string' ? p : /^[A-Za-z_$][\w$]{0,59}$/.test(p.key) ? `.${p.key}` : `[${renderValue(p.key, 60)}]`,
     );
     throw new PickleEncodeError(`$${where.join('')}`, what);
   }
