@@ -153,6 +153,7 @@ describe('redact(): every way a connection string carries a password', () => {
     ['host=db password = s3cret', 'host=db password = ***'],
     // In a JSON-encoded log field, the string ends at the unescaped quote; an escaped one is part of the password.
     ['{"dsn":"host=db password=s3\\"cret","ok":1}', '{"dsn":"host=db password=***","ok":1}'],
+    [JSON.stringify({ dsn: "password='it\\'s s3cret' host=db" }), '{"dsn":"password=*** host=db"}'],
   ];
   for (const [input, expected] of cases) {
     it(`redacts ${input}`, () => {
