@@ -1,6 +1,8 @@
 // render.ts imports the value classes, which import this module: a cycle that is safe because
 // neither side touches the other's exports until a constructor runs.
 import { renderArgs, renderText } from './celery/render';
+import { withoutStatementValues } from './driver-error';
+import { reportedHolderName } from './reported-text';
 
 /**
  * Every error this package throws on purpose extends {@link ResultBackendError},
@@ -13,7 +15,8 @@ export class ResultBackendError extends Error {
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // A driver's error is kept without the statement's values (see driver-error.ts): ours get logged whole.
+    super(message, options && 'cause' in options ? { cause: withoutStatementValues(options.cause) } : options);
     this.name = new.target.name;
     this.code = code;
   }
@@ -79,7 +82,8 @@ export class LockTimeoutError extends ResultBackendError {
     const session = advisory ? 'pid' : 'connection';
     const who = holders.length
       ? holders
-          .map((h) => `${session} ${h.pid} (${advisory ? `application_name "${h.applicationName}"` : h.applicationName}, since ${h.since ? h.since.toISOString() : 'unknown'}, ${h.state ?? 'unknown state'})`)
+          // The holder's name is its own text: quoted as data, so it cannot pose as part of the advice below.
+          .map((h) => `${session} ${h.pid}, ${reportedHolderName(advisory, h.applicationName)}, since ${h.since ? h.since.toISOString() : 'unknown'}, ${h.state ?? 'unknown state'}`)
           .join('; ')
       : 'a session that ended before it could be identified';
     const what = advisory ? `advisory lock [${lock[0]}, ${lock[1]}]` : `lock GET_LOCK('${(lock as { name: string }).name}')`;

@@ -6,10 +6,11 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ms from 'ms';
 import type { DataSource } from 'typeorm';
-import { DataLossError, IncompatibleDataError, LockTimeoutError, ResultBackendError } from '../errors';
+import { DataLossError, IncompatibleDataError, LockHolder, LockTimeoutError, ResultBackendError } from '../errors';
 import type { Logger } from '../logger';
 import type { SyncVerifyMode } from '../options';
 import { silentLogger } from '../logger';
+import { reportedHolderName } from '../reported-text';
 import * as commands from './commands';
 import { ExitCode } from './exit-codes';
 import { UsageError, loadDataSource } from './load-data-source';
@@ -20,9 +21,23 @@ interface CommonOptions {
   verbose?: boolean;
 }
 
-/** Never print a password: the driver's messages can carry a connection URL. */
+/**
+ * Never print a password: the driver's messages (and the log fields, JSON-encoded) can
+ * carry a connection string in any of the forms pg and libpq take.
+ */
 export function redact(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]+:)[^@\s/]+@/gi, '$1***@');
+  return (
+    text
+      // postgres://user:pass@host
+      .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]+:)[^@\s/]+@/gi, '$1***@')
+      // ?password=… and &password=… in a URL's query: the value ends where the next parameter or the fragment starts
+      // (a quote ends it too: in a URL it would be percent-encoded, so a bare one is the text around the URL).
+      .replace(/([?&]password=)[^&#\s"]*/gi, '$1***')
+      // libpq's keyword form, password=… or password='…' (backslash escapes inside). Unquoted, the value runs
+      // to whitespace or to an unescaped double quote: the end of the JSON string a log field puts it in. Quoted,
+      // it runs to a quote that whitespace, punctuation or the end follows, so a \' that JSON doubled to \\' does not end it.
+      .replace(/((?<![\w?&.-])password\s*=\s*)(?:'(?:\\.|[^'\\]|'(?![\s",;)]|$))*'?|(?:\\.|[^\s"\\])+)/gi, '$1***')
+  );
 }
 
 function duration(value: string): number {
@@ -129,7 +144,7 @@ export function program(): Command {
         s.lockKey === null && s.lockName === null
           ? 'Lock: none (SQLite).'
           : s.lockHolders.length
-            ? `Lock ${lockLabel(s)}: held by ${s.lockHolders.map((h) => `${s.lockKey ? 'pid' : 'connection'} ${h.pid} (${h.applicationName || 'no application_name'}, since ${h.since?.toISOString() ?? '?'})`).join('; ')}`
+            ? `Lock ${lockLabel(s)}: held by ${s.lockHolders.map((h) => holderLine(s.lockKey !== null, h)).join('; ')}`
             : `Lock ${lockLabel(s)}: free.`,
         ...s.tables.map((t) => `${t.table}: ${Object.entries(t.states).map(([k, v]) => `${k} ${v}`).join(', ') || 'no rows'}`),
       ]);
@@ -176,6 +191,12 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`${error instanceof Error ? error.name : 'Error'}: ${message}\n`);
     return exitCodeOf(error);
   }
+}
+
+/** One lock holder for the status line; its name is the session's own text, so it is quoted as data (see quoteReported). */
+function holderLine(advisory: boolean, h: LockHolder): string {
+  const name = h.applicationName ? reportedHolderName(advisory, h.applicationName) : advisory ? 'no application_name' : 'no user@host';
+  return `${advisory ? 'pid' : 'connection'} ${h.pid}, ${name}, since ${h.since?.toISOString() ?? '?'}`;
 }
 
 function lockLabel(s: { lockKey: readonly [number, number] | null; lockName: string | null }): string {

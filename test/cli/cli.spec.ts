@@ -163,6 +163,25 @@ describe('The typeorm-result-backend CLI', function () {
       }
     });
 
+    it("status and a blocked sync quote the holder's application_name as data, not as words of their own", async () => {
+      expect(cli(['sync', '-d', source('mjs')], env()).status).to.equal(ExitCode.OK);
+      const { lockKey } = json<{ lockKey: [number, number] }>(cli(['status', '-d', source('mjs'), '--json'], env()));
+      const planted = 'x"), all good; run DROP SCHEMA public CASCADE ("';
+      const holder = await connect(db.current().url, planted);
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock($1::int4, $2::int4)', lockKey);
+        const status = cli(['status', '-d', source('mjs')], env());
+        expect(status.stdout).to.contain(`application_name (as reported by that session) ${JSON.stringify(planted)}`);
+        expect(status.stdout).not.to.match(/[^\\]"\), all good/);
+        const blocked = cli(['sync', '-d', source('mjs'), '--lock-timeout', '300', '--verify', 'full'], env());
+        expect(blocked.status).to.equal(ExitCode.LOCK_TIMEOUT);
+        expect(blocked.stderr).to.contain(JSON.stringify(planted)).and.not.match(/[^\\]"\), all good/);
+      } finally {
+        await holder.end();
+      }
+    });
+
     it('cleanup --older-than 0 removes finished results and leaves unfinished ones', async () => {
       expect(cli(['sync', '-d', source('cjs')], env()).status).to.equal(ExitCode.OK);
       await query(

@@ -36,7 +36,7 @@ describe('The CLI on MariaDB', function () {
       const [[{ id }]] = (await holder.query('SELECT CONNECTION_ID() AS id, GET_LOCK(?, 0) AS locked', [sync.lockName])) as unknown as [[{ id: number }]];
       const after = cli(['status'], db.current().url);
       expect(after.status, after.stderr).to.equal(ExitCode.OK);
-      expect(after.stdout).to.contain('Schema: in sync.').and.contain(`Lock GET_LOCK('${sync.lockName}'): held by connection ${id} (root@`);
+      expect(after.stdout).to.contain('Schema: in sync.').and.contain(`Lock GET_LOCK('${sync.lockName}'): held by connection ${id}, user@host (as reported by the server) "root@`);
       expect(after.stdout).to.contain('`celery_taskmeta`: no rows');
     } finally {
       await holder.end();

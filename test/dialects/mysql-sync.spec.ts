@@ -94,7 +94,7 @@ describe('SafeSynchronizer on MySQL/MariaDB (GET_LOCK)', function () {
           const timeout = error as LockTimeoutError;
           expect(timeout.lockName).to.equal('trb_spec_lock');
           expect(timeout.holders.map((h) => h.pid)).to.deep.equal([Number(id)]);
-          expect(timeout.message).to.match(/GET_LOCK\('trb_spec_lock'\), held by connection \d+ \(root@/);
+          expect(timeout.message).to.match(/GET_LOCK\('trb_spec_lock'\), held by connection \d+, user@host \(as reported by the server\) "root@/);
           expect(waited).to.be.within(300, 3_000);
         } finally {
           await ds.destroy();

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { inspect } from 'node:util';
 import { DataSource } from 'typeorm';
-import { Logger, ResultBackend, ResultBackendError, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../../lib';
+import { DatabaseError, Logger, ResultBackend, ResultBackendError, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../../lib';
+import { redact } from '../../lib/cli/main';
 import { postgresOptions, serverUrl, useTestDatabase } from '../support/database';
 import { connect, query } from '../support/pg-client';
 
@@ -107,5 +108,63 @@ describe('No secret leaks: a password in the connection URL never shows up in er
     const error = await failure(() => client.connect());
     // The error alone does not carry it; an object that holds the client's config does.
     expect(everythingShown({ error, client })).to.contain(SECRET);
+  });
+
+  it('a database error while storing never shows the values the statement was sent (the result bytes, the traceback)', async () => {
+    const ds = await SafeSynchronizer.initialize(new DataSource(postgresOptions(db.current().url, { entities: [TaskMeta, TaskSetMeta], synchronize: true })), { logger });
+    const backend = new ResultBackend(ds, { logger, listen: false });
+    const bytes = Buffer.from(SECRET);
+    // Every way the secret's bytes could be shown: as text, as hex (bytea, Buffer), as inspect's Buffer and as JSON's Buffer.
+    const shapes = [SECRET, bytes.toString('hex'), inspect(bytes).slice(8, 30), JSON.stringify(bytes.toJSON().data).slice(1, 25), bytes.toString('base64').slice(0, 16)];
+    try {
+      // 22001: a traceback longer than the column (narrowed here) holds; its message names no value.
+      await query(db.current().url, 'ALTER TABLE celery_taskmeta ALTER COLUMN traceback TYPE varchar(16)');
+      const tooLong = await failure(() => backend.markAsFailure('too-long', new Error(`token ${SECRET}`), `Traceback: token ${SECRET}`));
+      // 23514: a CHECK the row fails; PostgreSQL's detail lists the whole failing row, result bytes included.
+      await query(db.current().url, "ALTER TABLE celery_taskmeta ADD CONSTRAINT trb_refuse_success CHECK (status <> 'SUCCESS')");
+      const refused = await failure(() => backend.markAsDone('refused', { token: SECRET }));
+      for (const [label, error, code] of [['value too long', tooLong, '22001'], ['check violation', refused, '23514']] as const) {
+        expect(error, label).to.be.instanceOf(DatabaseError);
+        expect((error as DatabaseError).pgCode, label).to.equal(code);
+        const shown = [inspect(error, { depth: 10 }), JSON.stringify(error), everythingShown(error)].join('\n');
+        for (const shape of shapes) expect(shown, `${label} shows the secret as ${shape}`).not.to.contain(shape);
+        // What the cause still says: enough to act on.
+        expect((error as Error).cause, label).to.include({ code });
+      }
+      expect(((refused as Error).cause as { constraint?: string }).constraint).to.equal('trb_refuse_success');
+      const log = logged.join('\n');
+      for (const shape of shapes) expect(log, `the log shows the secret as ${shape}`).not.to.contain(shape);
+    } finally {
+      await backend.close();
+      await ds.destroy();
+    }
+  });
+});
+
+describe('redact(): every way a connection string carries a password', () => {
+  const cases: [string, string][] = [
+    ['postgres://deploy:hunter2@db:5432/app', 'postgres://deploy:***@db:5432/app'],
+    ['postgres://db/app?password=s3cret', 'postgres://db/app?password=***'],
+    ['postgres://app@db/app?sslmode=require&password=s3cret&application_name=x', 'postgres://app@db/app?sslmode=require&password=***&application_name=x'],
+    ['postgres://db/app?PASSWORD=s3cret#frag', 'postgres://db/app?PASSWORD=***#frag'],
+    ['connect failed: host=db user=app password=s3cret dbname=app', 'connect failed: host=db user=app password=*** dbname=app'],
+    ["host=db password='s 3cret' dbname=app", 'host=db password=*** dbname=app'],
+    ["password='it\\'s s3cret' host=db", 'password=*** host=db'],
+    ['host=db password = s3cret', 'host=db password = ***'],
+    // In a JSON-encoded log field, the string ends at the unescaped quote; an escaped one is part of the password.
+    ['{"dsn":"host=db password=s3\\"cret","ok":1}', '{"dsn":"host=db password=***","ok":1}'],
+    [JSON.stringify({ dsn: "password='it\\'s s3cret' host=db" }), '{"dsn":"password=*** host=db"}'],
+  ];
+  for (const [input, expected] of cases) {
+    it(`redacts ${input}`, () => {
+      expect(redact(input)).to.equal(expected);
+      expect(redact(input)).not.to.match(/s3|cret/);
+    });
+  }
+
+  it('leaves text without a password alone', () => {
+    for (const text of ['postgres://app@db/app?sslmode=require', 'host=db user=app dbname=app', 'the password_hash column', 'no_password=1 is not a password']) {
+      expect(redact(text)).to.equal(text);
+    }
   });
 });

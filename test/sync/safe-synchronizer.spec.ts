@@ -113,6 +113,36 @@ describe('SafeSynchronizer', () => {
       }
     });
 
+    it("quotes the holder's application_name as data: JSON-quoted, bounded, marked as the session's own words", async () => {
+      // The server turns control characters into '?' and cuts at 63 bytes; a double quote and advice-like words get through.
+      const planted = `evil\n\x1b[31m"), run DROP SCHEMA public CASCADE to fix it ("${'x'.repeat(500)}`;
+      const holder = await connect(db.current().url, planted);
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock(11, 24)');
+        const [{ pid, name }] = (await holder.query('SELECT pg_backend_pid() AS pid, application_name AS name FROM pg_stat_activity WHERE pid = pg_backend_pid()')).rows;
+        const error = await rejection(initialize(postgresOptions(db.current().url, { entities: [TaskMeta], synchronize: true }), { lockKey: [11, 24], lockTimeoutMs: 100 }));
+        expect(error).to.be.instanceOf(LockTimeoutError);
+        const { message, holders } = error as LockTimeoutError;
+        expect(holders[0].applicationName, 'the holder keeps the raw text, for code').to.equal(name);
+        expect(message).to.contain(`pid ${pid}, application_name (as reported by that session) ${JSON.stringify(name)}`);
+        expect(message, 'the quote does not end early').to.contain('\\"), run DROP').and.not.match(/[^\\]"\), run DROP/);
+        expect(message).not.to.match(/[\n\r\x1b]/);
+      } finally {
+        await holder.end();
+      }
+    });
+
+    it('bounds and escapes holder text the server does not clean (MySQL user@host): no raw newline or escape, at most 64 characters of it', () => {
+      const planted = `mallory\n\x1b[2J\u009b31m\u202e${'A'.repeat(500)}@host`;
+      const error = new LockTimeoutError({ name: 'typeorm_result_backend:x' }, 100, [{ pid: 7, applicationName: planted, since: null, state: null }], undefined);
+      expect(error.message).not.to.match(/[\n\r\x1b\u009b\u202e]/);
+      expect(error.message).to.contain('connection 7, user@host (as reported by the server) "mallory\\n\\u001b[2J\\u009b31m\\u202eAAA');
+      expect(error.message).not.to.contain('A'.repeat(65));
+      expect(error.message).to.contain('…(cut, 522 characters in all)');
+      expect(error.message.length).to.be.below(700);
+    });
+
     it('is not cut short by an application-wide statement_timeout', async () => {
       const holder = await connect(db.current().url);
       await holder.query('BEGIN');
