@@ -48,20 +48,7 @@ export function listDagPickle(levels = 40): Buffer {
  * being {@link listDagPickle}'s. About 340 bytes for 40 levels.
  */
 export function dagFailurePickle(levels = 40): Buffer {
-  return Buffer.from([
-    ...PROTO4,
-    EMPTY_DICT,
-    MARK,
-    ...shortStr('exc_type'),
-    ...shortStr('ValueError'),
-    ...shortStr('exc_module'),
-    ...shortStr('builtins'),
-    ...shortStr('exc_message'),
-    ...listDagOps(levels),
-    TUPLE1,
-    SETITEMS,
-    STOP,
-  ]);
+  return Buffer.from(failureAround(listDagOps(levels)));
 }
 
 /**

@@ -27,7 +27,7 @@ export interface BackendTables {
 const UTC_NOW = "(pg_catalog.now() AT TIME ZONE 'UTC')";
 
 /** Now, in naive UTC (Celery's date_done), less $1 milliseconds. */
-const cutoff = (): string => `(${UTC_NOW} OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1::float8 OPERATOR(pg_catalog./) 1000::float8))`;
+const CUTOFF = `(${UTC_NOW} OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1::float8 OPERATOR(pg_catalog./) 1000::float8))`;
 
 const TASK_COLUMNS = 'task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue';
 const TASK_SELECT =
@@ -103,7 +103,7 @@ export function deleteExpiredBatchSql(table: string, olderThanMs: number, batch:
   const status = readyOnly ? ' AND status::text OPERATOR(pg_catalog.=) ANY ($3::text[])' : '';
   return {
     text: `DELETE FROM ${table} WHERE id IN (
-  SELECT id FROM ${table} WHERE date_done OPERATOR(pg_catalog.<) ${cutoff()}${status}
+  SELECT id FROM ${table} WHERE date_done OPERATOR(pg_catalog.<) ${CUTOFF}${status}
   LIMIT $2 FOR UPDATE SKIP LOCKED)`,
     values: readyOnly ? [olderThanMs, batch, READY_STATES] : [olderThanMs, batch],
   };
@@ -147,7 +147,7 @@ export function deleteAbandonedBatchSql(t: BackendTables, olderThanMs: number, b
   return {
     text: `DELETE FROM ${t.task} WHERE id IN (
   SELECT m.id FROM ${t.task} m JOIN ${t.firstSeen} s ON s.task_id::text OPERATOR(pg_catalog.=) m.task_id::text
-  WHERE s.first_seen OPERATOR(pg_catalog.<) ${cutoff()}
+  WHERE s.first_seen OPERATOR(pg_catalog.<) ${CUTOFF}
     AND (m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($3::text[])))
   LIMIT $2 FOR UPDATE OF m SKIP LOCKED)`,
     values: [olderThanMs, batch, READY_STATES],
