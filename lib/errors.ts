@@ -357,3 +357,46 @@ export class PermissionDeniedError extends DatabaseError {
     this.grant = found.grant;
   }
 }
+
+const RELKIND_NAMES: Record<string, string> = { r: 'table', S: 'sequence', v: 'view', m: 'materialized view', p: 'partitioned table', f: 'foreign table', i: 'index', c: 'composite type' };
+
+/**
+ * An object the package would make with IF NOT EXISTS (a side table, a
+ * sequence, a wake-up function) already exists and is not the package's: made
+ * by a role it does not trust, or not the shape it makes (a view, triggers,
+ * rules, row security of its own). It is refused, not adopted: whatever its
+ * owner attached to it would run as every role that uses it. Nothing was written.
+ */
+export class ForeignObjectError extends ResultBackendError {
+  /** `table`, `sequence` or `function`. */
+  readonly kind: string;
+  /** The object, quoted and schema-qualified (a function with its argument types). */
+  readonly object: string;
+  readonly owner: string;
+  readonly problem: 'owner' | 'kind' | 'triggers' | 'rules' | 'row security';
+
+  constructor(found: { kind: string; name: string; owner: string; problem: ForeignObjectError['problem']; found: string | null; role: string }) {
+    const what = `The ${found.kind} ${found.name} already exists, owned by the role "${found.owner}"`;
+    const why: Record<ForeignObjectError['problem'], string> = {
+      owner: `, which is neither this role ("${found.role}"), a role it is a member of, a superuser, nor the owner of the task table`,
+      kind: `, but it is a ${RELKIND_NAMES[found.found ?? ''] ?? `relation of kind ${JSON.stringify(found.found)}`}, not the ${found.kind} the package makes`,
+      triggers: ', with triggers the package did not make',
+      rules: ', with rewrite rules the package did not make',
+      'row security': ', with row-level security the package did not enable',
+    };
+    const alter = found.kind === 'function' ? 'FUNCTION' : found.kind === 'sequence' ? 'SEQUENCE' : 'TABLE';
+    const fix =
+      found.problem === 'owner'
+        ? `Check what it is, then drop it (DROP ${alter} ${found.name}) or give it to a trusted role (ALTER ${alter} ${found.name} OWNER TO "${found.role}"), and start again.`
+        : `Check what it is, then drop it (DROP ${alter} ${found.name}) so that the package makes its own, and start again.`;
+    super(
+      'FOREIGN_OBJECT',
+      `${what}${why[found.problem]}. The package refuses to adopt it, because whatever its owner attaches to it (triggers, rules, policies) ` +
+        `would run as every role that uses the package. Nothing was written. ${fix}`,
+    );
+    this.kind = found.kind;
+    this.object = found.name;
+    this.owner = found.owner;
+    this.problem = found.problem;
+  }
+}

@@ -67,6 +67,7 @@ export {
   BackendClosedError,
   DatabaseError,
   PermissionDeniedError,
+  ForeignObjectError,
 } from './errors';
 export { resultFromTuple } from './celery/result-tuple';
 // A data-only Python pickle decoder and encoder, for the rows real Celery writes.

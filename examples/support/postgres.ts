@@ -32,7 +32,7 @@ export async function freePort(): Promise<number> {
  * to run as root, so as root the data directory belongs to a `postgres` OS user,
  * created if the machine has none.
  */
-export async function startPostgres(options: { maxConnections?: number; ownCluster?: boolean } = {}): Promise<PostgresServer> {
+export async function startPostgres(options: { maxConnections?: number; ownCluster?: boolean; settings?: Record<string, string> } = {}): Promise<PostgresServer> {
   const external = options.ownCluster ? undefined : process.env.DATABASE_URL;
   if (external) {
     const client = new Client({ connectionString: external });
@@ -54,7 +54,10 @@ export async function startPostgres(options: { maxConnections?: number; ownClust
     // Kept across a restart; removed with the temp directory on stop.
     persistent: true,
     createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
-    postgresFlags: ['-c', `max_connections=${options.maxConnections ?? 300}`, '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
+    postgresFlags: [
+      ...['-c', `max_connections=${options.maxConnections ?? 300}`, '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
+      ...Object.entries(options.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    ],
     onLog: () => undefined,
     onError: () => undefined,
   });

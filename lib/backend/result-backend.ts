@@ -115,7 +115,7 @@ export class ResultBackend {
       intervalMs: push ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
       probeTimeoutMs: this.options.listenProbeTimeoutMs,
       pollIntervalMs: this.options.pollIntervalMs,
-      notify: async (payload) => push?.notify(payload),
+      notify: async (payload) => (await push?.notify(payload)) === true,
       logger,
       interests: push?.interests,
     });

@@ -27,8 +27,8 @@ export interface WaiterOptions<R extends ReadyRow> {
    */
   probeTimeoutMs: number;
   pollIntervalMs: number;
-  /** Sends a NOTIFY on the channel from another session (the pool): the probe. */
-  notify(payload: string): Promise<unknown>;
+  /** Sends a NOTIFY on the channel from another session (the pool): the probe. False when it was not sent (the NOTIFY queue is over its limit). */
+  notify(payload: string): Promise<boolean>;
   logger: Logger;
   /**
    * Interests, where the task table notifies only for waited-for tasks: what
@@ -341,7 +341,12 @@ export class ResultWaiter<R extends ReadyRow> {
       this.probes.set(payload, () => resolve(true));
     });
     try {
-      await this.options.notify(payload);
+      if (!(await this.options.notify(payload))) {
+        // Nobody's NOTIFY is sent while the queue is this full (an idle listener holds it back), so
+        // there is nothing to prove: listen as usual, and waits wake on the re-read until it drains.
+        this.warnOnce('probe', 'the NOTIFY queue is over half full (a listener that does not read holds it back), so the LISTEN probe was not sent; waits wake on the periodic re-read until it drains', 'pg_notification_queue_usage() is at or above the limit');
+        return true;
+      }
       return await received;
     } finally {
       clearTimeout(timer);

@@ -65,7 +65,8 @@ export interface StatementRunner {
 export interface PushWakeups {
   connect(): Promise<Client>;
   channel(): string;
-  notify(payload: string): Promise<unknown>;
+  /** False when the probe was not sent: the NOTIFY queue is over its limit. */
+  notify(payload: string): Promise<boolean>;
   interests: {
     register(client: Client, taskIds: readonly string[]): Promise<void>;
     unregister(client: Client, taskIds: readonly string[]): Promise<void>;

@@ -19,7 +19,8 @@ export interface ResolvedTables extends BackendTables {
   /** The wake-up trigger's objects beside the task table. */
   wake: WakeNames;
   /** The id sequences, unquoted, for creating them when a schema made without SafeSynchronizer lacks them. */
-  sequences: { schema: string; name: string }[];
+  /** With the quoted, qualified table that draws from each. */
+  sequences: { schema: string; name: string; table: string }[];
 }
 
 /**
@@ -76,14 +77,15 @@ export function resolveTables(dataSource: DataSource, task: TaskEntityClass, gro
   }
   const taskSequence = (task as unknown as typeof AbstractTaskMeta).idSequence;
   const groupSequence = (group as unknown as typeof AbstractTaskSetMeta).idSequence;
+  const groupTable = qualified(groupSchema, groupMeta.tableName);
   return {
     task: taskTable,
-    group: qualified(groupSchema, groupMeta.tableName),
+    group: groupTable,
     taskSequence: qualified(taskSchema, taskSequence),
     groupSequence: qualified(groupSchema, groupSequence),
     sequences: [
-      { schema: taskSchema, name: taskSequence },
-      { schema: groupSchema, name: groupSequence },
+      { schema: taskSchema, name: taskSequence, table: taskTable },
+      { schema: groupSchema, name: groupSequence, table: groupTable },
     ],
     channel: wake.channel,
     wake,

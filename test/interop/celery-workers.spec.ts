@@ -3,9 +3,12 @@ import { ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { CeleryAsyncResult, CeleryGroupResult, TaskFailedError, resultFromTuple } from '../../lib';
+import { DataSource } from 'typeorm';
+import { CeleryAsyncResult, CeleryGroupResult, SafeSynchronizer, TaskFailedError, TaskMeta, TaskSetMeta, resultFromTuple } from '../../lib';
 import { openBackend } from '../support/backend';
-import { withFreshDatabase } from '../support/database';
+import { asRole, postgresOptions, serverUrl, withFreshDatabase } from '../support/database';
+import { query } from '../support/pg-client';
+import { GRANTS } from '../support/roles';
 import { repoRoot } from '../support/fixtures';
 import { PYTHON } from '../pickle/support';
 
@@ -188,6 +191,41 @@ describe('Real Celery 5.2.6 workers (prefork, RabbitMQ) and Node on one result b
         expect(got).to.deep.equal({ values: expected, group_values: expected });
       } finally {
         await f.close();
+      }
+    });
+  });
+
+  it("workers logged in with only Celery's grants store through the wake-up trigger, and their stores wake Node's waits", async () => {
+    await withFreshDatabase('celery_least_privilege', async ({ url }) => {
+      // The installer (here the superuser) makes the tables and the trigger; the workers get exactly GRANTS.celeryWorker.
+      const installed = await SafeSynchronizer.initialize(new DataSource(postgresOptions(url, { entities: [TaskMeta, TaskSetMeta], synchronize: true })));
+      await installed.destroy();
+      const role = `trb_celery_${randomBytes(3).toString('hex')}`;
+      await query(serverUrl(), `CREATE ROLE "${role}" LOGIN PASSWORD 'celery-password'`);
+      try {
+        for (const grant of GRANTS.celeryWorker) await query(url, grant.replaceAll('$ROLE', `"${role}"`));
+        const celeryUrl = asRole(url, role, 'celery-password');
+        const workers = await startWorkers(celeryUrl, queue);
+        // No periodic re-read: only a NOTIFY from the trigger, fired by the workers' own INSERTs, can wake these waits.
+        const f = await openBackend(url, { codec: 'celery', recheckIntervalMs: 0 });
+        try {
+          const ids = Array.from({ length: 8 }, (_, i) => `least-privilege-${i}`);
+          const waits = ids.map((id) => f.backend.waitForResult<number>(id, { timeoutMs: 30_000 }));
+          for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 10))) {
+            const [{ n }] = await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM celery_taskmeta_waiters WHERE task_id = ANY($1)', [ids]);
+            if (n === ids.length) break;
+            if (Date.now() > deadline) throw new Error(`only ${n} of ${ids.length} interests were recorded within 10 s`);
+          }
+          const sent = client<{ values: number[] }>(celeryUrl, queue, { command: 'send_ids', task_ids: ids });
+          expect(sent.values, "Python's .get() read every store").to.deep.equal(ids.map((_, i) => i * i));
+          expect(await Promise.all(waits), 'every Node wait was woken').to.deep.equal(sent.values);
+        } finally {
+          await f.close();
+          await workers.stop();
+        }
+      } finally {
+        await query(url, `DROP OWNED BY "${role}"`);
+        await query(serverUrl(), `DROP ROLE "${role}"`);
       }
     });
   });

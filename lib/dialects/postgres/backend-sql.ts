@@ -163,8 +163,16 @@ export function listenSql(channel: string): string {
   return `LISTEN ${quoteIdent(channel)}`;
 }
 
+/**
+ * The LISTEN probe: sent only while the NOTIFY queue is below the limit the
+ * trigger keeps to (a full queue would fail this statement, and so the wait).
+ * `sent` is false when it was not sent.
+ */
 export function notifySql(channel: string, payload: string): SqlQuery {
-  return { text: 'SELECT pg_catalog.pg_notify($1::text, $2::text)', values: [channel, payload] };
+  return {
+    text: `SELECT CASE WHEN pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.<) ${NOTIFY_QUEUE_LIMIT} THEN (SELECT true FROM pg_catalog.pg_notify($1::text, $2::text) AS n) ELSE false END AS sent`,
+    values: [channel, payload],
+  };
 }
 
 /** Whether a table exists: checked before a CREATE … IF NOT EXISTS, which needs CREATE on the schema even when the table is there. */

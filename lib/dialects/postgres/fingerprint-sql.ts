@@ -5,6 +5,7 @@
  * index, another app version's sync) changes the hash.
  */
 import { SqlQuery, qualified } from '../../query';
+import { safeToReadSql } from './ownership-sql';
 
 /** The package's bookkeeping table: one row per entity-metadata hash, holding the catalog hash recorded under the lock. */
 export const FINGERPRINT_TABLE = 'typeorm_result_backend_fingerprints';
@@ -71,11 +72,13 @@ export const FINGERPRINTS_KEPT = 20;
 export function checkFingerprintSql(table: { schema: string }, objects: FingerprintObjects, lockSchemas: readonly string[]): SqlQuery {
   return {
     text:
-      `SELECT (SELECT json_object_agg(r.metadata_hash, r.catalog_hash) FROM (SELECT f.metadata_hash, f.catalog_hash FROM ${qualified(table.schema, FINGERPRINT_TABLE)} f ` +
-      `ORDER BY f.recorded_at DESC LIMIT ${FINGERPRINTS_KEPT}) r) AS recorded, ` +
+      // Read only when reading runs nobody's code (see safeToReadSql); otherwise no match, and the
+      // locked path refuses the table before writing to it.
+      `SELECT CASE WHEN ${safeToReadSql('$4')} THEN (SELECT json_object_agg(r.metadata_hash, r.catalog_hash) FROM (SELECT f.metadata_hash, f.catalog_hash FROM ${qualified(table.schema, FINGERPRINT_TABLE)} f ` +
+      `ORDER BY f.recorded_at DESC LIMIT ${FINGERPRINTS_KEPT}) r) END AS recorded, ` +
       `${catalogHashExpression('$1', '$2')} AS current, ` +
       "hashtext(current_database() || ':' || $3::text) AS derived_key",
-    values: [objects.schemas, objects.names, lockSchemas.join(',')],
+    values: [objects.schemas, objects.names, lockSchemas.join(','), qualified(table.schema, FINGERPRINT_TABLE)],
   };
 }
 

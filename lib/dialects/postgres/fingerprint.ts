@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { Logger } from '../../logger';
 import { PgCode, findPgError } from './codes';
-import { Queryable, runSql } from '../../query';
+import { Queryable, qualified, runSql } from '../../query';
+import { refuseForeignObjects } from './ownership';
 import {
   FingerprintObjects,
   addFirstRecordedAtSql,
   checkFingerprintSql,
+  FINGERPRINT_TABLE,
   createFingerprintTableSql,
   fingerprintTableExistsSql,
   newerVersionRecordedSql,
@@ -191,6 +193,7 @@ export async function recordFingerprint(runner: Queryable & { isTransactionActiv
     const [exists] = await runSql<{ present: boolean; current: boolean }>(runner, fingerprintTableExistsSql(schema));
     if (!exists.present) await runner.query(createFingerprintTableSql(schema));
     else if (!exists.current) await runner.query(addFirstRecordedAtSql(schema));
+    await refuseForeignObjects(runner, [{ kind: 'table', name: qualified(schema, FINGERPRINT_TABLE) }]);
     await runSql(runner, recordFingerprintSql(schema, hash, objects));
     await runSql(runner, pruneFingerprintsSql(schema));
     if (inTransaction) await runner.query(releaseSavepointSql(SAVEPOINT));
@@ -214,6 +217,7 @@ export async function newerVersionRecorded(runner: Queryable, dataSource: DataSo
   const schema = fingerprintSchema(dataSource);
   const [exists] = await runSql<{ present: boolean; current: boolean }>(runner, fingerprintTableExistsSql(schema));
   if (!exists.present || !exists.current) return false;
+  await refuseForeignObjects(runner, [{ kind: 'table', name: qualified(schema, FINGERPRINT_TABLE) }]);
   const [row] = await runSql<{ newer: boolean }>(runner, newerVersionRecordedSql(schema, hash));
   return row.newer === true;
 }

@@ -2,7 +2,9 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { schemaOf, syncedSchemas } from '../../schemas';
 import type { Logger } from '../../logger';
 import { isRetryableSyncError } from './classify';
-import { Queryable, runSql } from '../../query';
+import { Queryable, qualified, runSql } from '../../query';
+import { refuseForeignObjects } from './ownership';
+import type { OwnedObject } from './ownership-sql';
 import {
   createExtensionSql,
   createSchemaSql,
@@ -24,14 +26,21 @@ export interface SequencedEntityClass {
   readonly idSequence?: string;
 }
 
-export function entitySequences(dataSource: DataSource): { schema: string; name: string }[] {
-  const found = new Map<string, { schema: string; name: string }>();
+export interface EntitySequence {
+  schema: string;
+  name: string;
+  /** The quoted, qualified table that draws from it: its owner may own the sequence too (Celery made both). */
+  table: string;
+}
+
+export function entitySequences(dataSource: DataSource): EntitySequence[] {
+  const found = new Map<string, EntitySequence>();
   for (const metadata of dataSource.entityMetadatas) {
     if (!metadata.synchronize || typeof metadata.target !== 'function') continue;
     const name = (metadata.target as SequencedEntityClass).idSequence;
     if (typeof name !== 'string') continue;
     const schema = schemaOf(dataSource, metadata);
-    found.set(`${schema}.${name}`, { schema, name });
+    if (!found.has(`${schema}.${name}`)) found.set(`${schema}.${name}`, { schema, name, table: qualified(schema, metadata.tableName) });
   }
   return [...found.values()];
 }
@@ -64,6 +73,11 @@ async function wantedExtensions(dataSource: DataSource): Promise<string[]> {
     ...(options.extensions ?? []),
   ];
   return [...new Set(wanted.filter((e): e is string => typeof e === 'string'))];
+}
+
+/** The id sequences as objects that must be the package's (or the table owner's) before anything draws from them. */
+export function sequenceObjects(sequences: readonly EntitySequence[]): OwnedObject[] {
+  return sequences.map((s) => ({ kind: 'sequence', name: qualified(s.schema, s.name), beside: s.table }));
 }
 
 /** What TypeORM's schema builder assumes exists and would not create itself: found missing by {@link findMissingPrerequisites}. */
@@ -124,5 +138,6 @@ export async function createPrerequisites(runner: QueryRunner, dataSource: DataS
     executed.push(createSequenceSql(schema, name));
     await runner.query(createSequenceSql(schema, name));
   }
+  await refuseForeignObjects(runner, sequenceObjects(entitySequences(dataSource)));
   return executed;
 }

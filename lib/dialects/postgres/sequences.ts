@@ -4,15 +4,18 @@ import { PgCode, findPgError } from './codes';
 import { runSql } from '../../query';
 import { acquireTransactionLock, planLock } from './advisory-lock';
 import { isConcurrentCreateError } from './classify';
-import { entitySequences } from './prerequisites';
+import { EntitySequence, entitySequences, sequenceObjects } from './prerequisites';
+import { refuseForeignObjects } from './ownership';
 import { createSequenceSql, dropSequenceSql, missingSequencesSql } from './sync-sql';
 
-type Sequence = { schema: string; name: string };
+type Sequence = EntitySequence;
 
+/** Creates the missing sequences, then refuses any of them that is not ours (or the table owner's). */
 async function createMissing(runner: QueryRunner, sequences: readonly Sequence[]): Promise<string[]> {
   const missing = sequences.length ? await runSql<Sequence>(runner, missingSequencesSql(sequences)) : [];
   const statements = missing.map((s) => createSequenceSql(s.schema, s.name));
   for (const statement of statements) await runner.query(statement);
+  await refuseForeignObjects(runner, sequenceObjects(sequences));
   return statements;
 }
 

@@ -2,13 +2,14 @@ import type { Client, ClientConfig } from 'pg';
 import type { DataSource } from 'typeorm';
 import { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
 import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from '../../backend/tables';
-import { DatabaseError, MissingTableError, ResultBackendError } from '../../errors';
+import { DatabaseError, ForeignObjectError, MissingTableError, ResultBackendError } from '../../errors';
 import type { Logger } from '../../logger';
 import { SAFE_SYNCHRONIZER_DEFAULTS, WAIT_REGISTER_LOCK_TIMEOUT_MS } from '../../options';
 import type { SqlQuery } from '../../query';
 import * as sql from './backend-sql';
 import { PgCode, findPgError } from './codes';
 import { connectDedicated } from './connection';
+import { ForeignObjectRow, foreignObjectsSql } from './ownership-sql';
 import { ensureBackendTable, ensureSequences } from './sequences';
 import { ensureWake, wakeState } from './wake';
 import { purgeDeadInterestsSql, registerInterestSql, unregisterInterestSql, wakeGrantStatements } from './wake-sql';
@@ -46,7 +47,7 @@ export class PostgresStore implements ResultStore {
       ? {
           connect: () => this.connectListener(),
           channel: () => this.tables.channel,
-          notify: (payload) => this.run.query('probe the LISTEN connection', sql.notifySql(this.tables.channel, payload)),
+          notify: async (payload) => (await this.run.query<{ sent: boolean }>('probe the LISTEN connection', sql.notifySql(this.tables.channel, payload)))[0]?.sent === true,
           interests: {
             register: async (client, ids) => {
               if ((await this.wake()) === 'trigger') await client.query(registerInterestSql(this.tables.wake, ids));
@@ -191,6 +192,9 @@ export class PostgresStore implements ResultStore {
     // The installer makes it (SafeSynchronizer, createWakeTriggers); an app role without CREATE finds it here.
     const [{ exists }] = await this.run.query<{ exists: boolean }>('find the first-seen table', sql.tableExistsSql(this.tables.firstSeen));
     if (!exists) await this.run.retry('create the first-seen table', () => ensureBackendTable(this.dataSource, sql.createFirstSeenSql(this.tables), SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs));
+    // Cleanup writes to it as this role: a table another role made first (with a trigger of its own) is refused, not used.
+    const [foreign] = await this.run.query<ForeignObjectRow>('check the first-seen table', foreignObjectsSql([{ kind: 'table', name: this.tables.firstSeen, beside: this.tables.task }]));
+    if (foreign) throw new ForeignObjectError(foreign);
     this.firstSeenReady = true;
   }
 

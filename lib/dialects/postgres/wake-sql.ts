@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { SqlQuery, dollarQuote, qualified, quoteIdent } from '../../query';
 import { READY_STATES } from '../../celery/states';
+import type { OwnedObject } from './ownership-sql';
 
 /** First half of the buckets' advisory lock keys: fixed, so it never meets the schema lock or an application's locks. */
 export const WAKE_LOCK_NAMESPACE = 0x54524257; // "TRBW"
@@ -177,13 +178,33 @@ function createFunctionSql(f: FunctionDef): string {
  * call them unless granted (a trigger function needs no EXECUTE grant to fire).
  */
 export function wakeStatements(n: WakeNames): string[] {
-  const interests = qualified(n.taskSchema, n.interestTable);
-  const f = wakeFunctions(n);
+  return [...wakeTableStatements(n), ...wakeFunctionStatements(n)];
+}
+
+/** The two side tables, made if missing: what exists is checked (wakeOwnedObjects) before the rest runs. */
+export function wakeTableStatements(n: WakeNames): string[] {
   return [
     // Not part of the wake-up, but the package's other table beside the task table: made by the
     // installing role here, so an app role that may not CREATE can still clean up abandoned tasks.
     createFirstSeenTableSql(qualified(n.taskSchema, n.firstSeenTable)),
-    `CREATE UNLOGGED TABLE IF NOT EXISTS ${interests} (task_id varchar(155) NOT NULL, pid int NOT NULL, since timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (task_id, pid))`,
+    `CREATE UNLOGGED TABLE IF NOT EXISTS ${qualified(n.taskSchema, n.interestTable)} (task_id varchar(155) NOT NULL, pid int NOT NULL, since timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (task_id, pid))`,
+  ];
+}
+
+/** What must be the package's own before the functions are (re)made: the side tables and any functions already there. */
+export function wakeOwnedObjects(n: WakeNames): OwnedObject[] {
+  const f = wakeFunctions(n);
+  return [
+    { kind: 'table', name: qualified(n.taskSchema, n.firstSeenTable), beside: n.task },
+    { kind: 'table', name: qualified(n.taskSchema, n.interestTable), beside: n.task },
+    ...[f.trigger, f.register, f.unregister].map((d): OwnedObject => ({ kind: 'function', name: d.signature, beside: n.task })),
+  ];
+}
+
+export function wakeFunctionStatements(n: WakeNames): string[] {
+  const interests = qualified(n.taskSchema, n.interestTable);
+  const f = wakeFunctions(n);
+  return [
     // Writers never touch it directly: only the functions, as its owner.
     `REVOKE ALL ON ${interests} FROM PUBLIC`,
     ...[f.trigger, f.register, f.unregister].flatMap((d) => [createFunctionSql(d), `REVOKE ALL ON FUNCTION ${d.signature} FROM PUBLIC`]),

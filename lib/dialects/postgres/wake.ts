@@ -4,7 +4,8 @@ import { MissingTableError } from '../../errors';
 import { Queryable, runSql } from '../../query';
 import { schemaOf } from '../../schemas';
 import { createUnderSchemaLock } from './sequences';
-import { WakeNames, dropWakeStatements, wakeInstalledSql, wakeNames, wakeStatements } from './wake-sql';
+import { refuseForeignObjects } from './ownership';
+import { WakeNames, dropWakeStatements, wakeFunctionStatements, wakeInstalledSql, wakeNames, wakeOwnedObjects, wakeStatements, wakeTableStatements } from './wake-sql';
 
 /** The wake-up objects of every task table the DataSource syncs (entities that extend AbstractTaskMeta). */
 export function wakeTargets(dataSource: DataSource): WakeNames[] {
@@ -38,11 +39,22 @@ export async function missingWakeStatements(runner: Queryable, targets: readonly
   return statements;
 }
 
-/** Installs what is missing; the task tables must exist. Resolves to the statements it ran. */
+/**
+ * Installs what is missing; the task tables must exist. The side tables that
+ * exist (or were just made) and any functions of the same names must be the
+ * package's own before anything else runs (a ForeignObjectError otherwise).
+ * Resolves to the statements it ran.
+ */
 export async function installWake(runner: Queryable, targets: readonly WakeNames[]): Promise<string[]> {
-  const statements = await missingWakeStatements(runner, targets);
-  for (const statement of statements) await runner.query(statement);
-  return statements;
+  const executed: string[] = [];
+  for (const names of targets) {
+    if (await isWakeInstalled(runner, names)) continue;
+    for (const statement of wakeTableStatements(names)) await runner.query(statement);
+    await refuseForeignObjects(runner, wakeOwnedObjects(names));
+    for (const statement of wakeFunctionStatements(names)) await runner.query(statement);
+    executed.push(...wakeStatements(names));
+  }
+  return executed;
 }
 
 /**

@@ -60,13 +60,19 @@ def get_ids(cmd):
     return {'values': values, 'group_values': restored.get(timeout=cmd.get('timeout', 30))}
 
 
+def send_ids(cmd):
+    # Tasks with the ids Node already waits for: the workers' stores must wake it through the trigger.
+    results = [square.apply_async((i,), task_id=t) for i, t in enumerate(cmd['task_ids'])]
+    return {'values': [r.get(timeout=cmd.get('timeout', 60)) for r in results]}
+
+
 def delete_queue(cmd):
     with app.connection_for_write() as conn:
         conn.default_channel.queue_delete(cmd['queue'])
     return {'deleted': cmd['queue']}
 
 
-COMMANDS = {'delete_queue': delete_queue, 'seed_group': seed_group, 'flows': flows, 'await_ids': await_ids, 'get_ids': get_ids}
+COMMANDS = {'delete_queue': delete_queue, 'send_ids': send_ids, 'seed_group': seed_group, 'flows': flows, 'await_ids': await_ids, 'get_ids': get_ids}
 
 if __name__ == '__main__':
     request = json.load(sys.stdin)
