@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { DecodeLocation, GroupNotFoundError, InvalidArgumentError, InvalidOptionError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError } from '../errors';
+import { BackendClosedError, DecodeLocation, GroupNotFoundError, InvalidArgumentError, InvalidOptionError, ResultBackendError, ResultDecodeError, TaskFailedError, TaskRevokedError, WaitTimeoutError } from '../errors';
 import { dialectOf } from '../dialects';
 import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
 import type { SqlQuery } from '../query';
@@ -89,6 +89,7 @@ export class ResultBackend {
   /** The statements of this database: PostgreSQL's, or MySQL's and MariaDB's. */
   private readonly store: ResultStore;
   private readonly waiter: ResultWaiter<TaskRow>;
+  private closed = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -116,6 +117,7 @@ export class ResultBackend {
       probeTimeoutMs: this.options.listenProbeTimeoutMs,
       pollIntervalMs: this.options.pollIntervalMs,
       notify: async (payload) => (await push?.notify(payload)) === true,
+      tablesMissing: () => this.store.tablesMissing(),
       logger,
       interests: push?.interests,
     });
@@ -188,10 +190,14 @@ export class ResultBackend {
 
   /** Every member's result, in task order, once all are ready: one query for all, then notifications for the missing ones. */
   async joinGroup<T = unknown>(groupId: string, options: WaitOptions = {}): Promise<T[]> {
-    const group = await this.restoreGroup(groupId);
+    const timeoutMs = validateTimeout(options.timeoutMs);
+    const started = performance.now();
+    let group = await this.restoreGroup(groupId);
+    if (!group && this.store.tablesMissing()) group = await this.groupOnceSaved(groupId, timeoutMs, options.signal);
     if (!group) throw new GroupNotFoundError(groupId);
     if (group.taskIds.length === 0) return [];
-    const rows = await this.waiter.wait(group.taskIds, validateTimeout(options.timeoutMs), options.signal);
+    const left = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (performance.now() - started));
+    const rows = await this.waiter.wait(group.taskIds, left, options.signal);
     const propagate = options.propagate ?? true;
     return group.taskIds.map((id) => {
       try {
@@ -203,6 +209,24 @@ export class ResultBackend {
         throw error;
       }
     });
+  }
+
+  /**
+   * On a fresh database (no tables yet) a group cannot have been saved, but
+   * it is about to be: the client that sent it saves it once the tables
+   * exist. So re-read every `pollIntervalMs` until it is there, within the
+   * join's timeout. (With the tables there, a missing group is GroupNotFoundError at once, as before.)
+   */
+  private async groupOnceSaved(groupId: string, timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<GroupMeta> {
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (this.closed) throw new BackendClosedError();
+      if (performance.now() >= deadline) throw new WaitTimeoutError([groupId], timeoutMs!);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.pollIntervalMs, deadline - performance.now())));
+      const group = await this.restoreGroup(groupId);
+      if (group) return group;
+    }
   }
 
   /** Removes a task's row. Resolves to whether there was one. */
@@ -229,6 +253,7 @@ export class ResultBackend {
 
   /** Stops the listener and rejects pending waits with BackendClosedError. The DataSource stays open. */
   async close(): Promise<void> {
+    this.closed = true;
     await this.waiter.close();
   }
 

@@ -27,6 +27,11 @@ export interface WaiterOptions<R extends ReadyRow> {
    */
   probeTimeoutMs: number;
   pollIntervalMs: number;
+  /**
+   * True while the task table does not exist yet (a fresh database): pending
+   * waits re-read every `pollIntervalMs`, and record their interests once it exists.
+   */
+  tablesMissing?(): boolean;
   /** Sends a NOTIFY on the channel from another session (the pool): the probe. False when it was not sent (the NOTIFY queue is over its limit). */
   notify(payload: string): Promise<boolean>;
   logger: Logger;
@@ -75,6 +80,9 @@ export class ResultWaiter<R extends ReadyRow> {
   private readonly probes = new Map<string, () => void>();
   private readonly warned = new Set<string>();
   private listenerQueue: Promise<void> = Promise.resolve();
+  /** The tables were missing at the last read: waits poll until they appear. */
+  private missing = false;
+  private timerInterval = 0;
 
   constructor(private readonly options: WaiterOptions<R>) {}
 
@@ -105,6 +113,7 @@ export class ResultWaiter<R extends ReadyRow> {
       // The first read, before any bookkeeping: a join whose tasks are all ready ends here.
       this.fill(wait, await step(this.options.fetch(taskIds)));
       if (wait.remaining.size === 0) return wait.rows;
+      this.afterRead();
       signal?.throwIfAborted();
       for (const id of wait.remaining) {
         if (!this.waits.has(id)) this.waits.set(id, new Set());
@@ -114,7 +123,10 @@ export class ResultWaiter<R extends ReadyRow> {
       this.schedule();
       await step(this.register([...wait.remaining]));
       // Listening and registered: anything stored since the first read is in this one, or notified after it.
-      if (wait.remaining.size > 0) this.deliver(await step(this.options.fetch([...wait.remaining])));
+      if (wait.remaining.size > 0) {
+        this.deliver(await step(this.options.fetch([...wait.remaining])));
+        this.afterRead();
+      }
       return await settled;
     } finally {
       if (timer) clearTimeout(timer);
@@ -234,15 +246,34 @@ export class ResultWaiter<R extends ReadyRow> {
 
   /** The periodic re-read runs only while someone waits. */
   private schedule(): void {
-    const interval = this.deaf ? this.options.pollIntervalMs : this.options.intervalMs;
+    const interval = this.deaf || this.missing ? this.options.pollIntervalMs : this.options.intervalMs;
     const active = this.waits.size > 0 && interval > 0 && !this.closed;
-    if (active && !this.timer) {
-      this.timer = setInterval(() => this.wake([...this.waits.keys()]), interval);
-      this.timer.unref();
-    } else if (!active && this.timer) {
+    if (this.timer && (!active || interval !== this.timerInterval)) {
       clearInterval(this.timer);
       this.timer = undefined;
     }
+    if (active && !this.timer) {
+      this.timer = setInterval(() => this.wake([...this.waits.keys()]), interval);
+      this.timer.unref();
+      this.timerInterval = interval;
+    }
+  }
+
+  /**
+   * After each re-read: on a fresh database the tables may have just
+   * appeared (a Celery worker made them). Then the pending waits record their
+   * interests (the store installs the trigger first, where it may), are read
+   * once more so nothing stored in between is missed, and the re-read goes
+   * back to its normal period.
+   */
+  private afterRead(): void {
+    const missing = this.options.tablesMissing?.() === true;
+    const appeared = this.missing && !missing;
+    this.missing = missing;
+    this.schedule();
+    if (!appeared || this.waits.size === 0) return;
+    const ids = [...this.waits.keys()];
+    void this.register(ids).then(() => this.wake(ids));
   }
 
   /** Batches wake-ups: many notifications in one tick become one query. */
@@ -255,7 +286,10 @@ export class ResultWaiter<R extends ReadyRow> {
       this.woken.clear();
       this.options
         .fetch(ids)
-        .then((rows) => this.deliver(rows))
+        .then((rows) => {
+          this.deliver(rows);
+          this.afterRead();
+        })
         .catch((error: unknown) => this.options.logger.warn('re-reading waited tasks failed; the next wake-up retries', { error: String(error) }))
         .finally(() => {
           this.flushing = false;

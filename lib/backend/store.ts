@@ -80,6 +80,12 @@ export interface ResultStore {
   extraColumns(): ReadonlyMap<string, string>;
   /** The most bytes an encoded result, args or kwargs column takes (MySQL's BLOB: 65,535). */
   payloadLimit(): number;
+  /**
+   * True while the last read found the task or group table missing (a fresh
+   * database that no worker has written to yet): reads then answer as for
+   * tasks nobody stored (PENDING), and waits poll until the tables appear.
+   */
+  tablesMissing(): boolean;
   /** True when the write was applied, false when a stored ready state kept it out. */
   store(params: StoreParams): Promise<boolean>;
   readTask(taskId: string): Promise<TaskRow | undefined>;

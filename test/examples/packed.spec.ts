@@ -10,7 +10,7 @@ import { RACE_ERROR, untilTheRaceShows } from '../support/race';
 
 const ROOT = repoRoot();
 const EXAMPLES = ['basic', 'custom-entity', 'migrations', 'nestjs'];
-/** What a user installs beside the package, at the versions this repository tests with. */
+/** What a user installs beside the package, at the versions this repository is tested with. */
 const USER_DEPENDENCIES = ['typeorm', 'pg', 'reflect-metadata', 'typescript', '@types/node', '@nestjs/common', '@nestjs/core', '@nestjs/typeorm', '@nestjs/platform-express', 'rxjs'];
 
 /** A copy of each example in a user's project, outside the repository, with the packed tarball installed by npm. */
@@ -18,7 +18,8 @@ function installAsAUser(): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'trb-user-')));
   // --ignore-scripts: prepack would rebuild dist/ under the running tests; it was just built.
   const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
-  const versions = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies;
+  // The versions installed here (the CI matrix swaps in TypeORM 0.3 and Nest 11), exactly, and without --legacy-peer-deps: our peer ranges must admit them.
+  const versions = Object.fromEntries(USER_DEPENDENCIES.map((d) => [d, (JSON.parse(readFileSync(join(ROOT, 'node_modules', d, 'package.json'), 'utf8')) as { version: string }).version]));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'trb-user-app', private: true }));
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', join(dir, tarball), ...USER_DEPENDENCIES.map((d) => `${d}@${versions[d]}`)], {
     cwd: dir,

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { CeleryAsyncResult, CeleryGroupResult, SafeSynchronizer, TaskFailedError, TaskMeta, TaskSetMeta, resultFromTuple } from '../../lib';
+import { CeleryAsyncResult, CeleryGroupResult, ResultBackend, SafeSynchronizer, TaskFailedError, TaskMeta, TaskSetMeta, resultFromTuple } from '../../lib';
 import { openBackend } from '../support/backend';
 import { asRole, postgresOptions, serverUrl, withFreshDatabase } from '../support/database';
 import { query } from '../support/pg-client';
@@ -130,6 +130,29 @@ describe('Real Celery 5.2.6 workers (prefork, RabbitMQ) and Node on one result b
         console.log(`    seed: ${WORKERS} workers × ${PROCESSES_PER_WORKER} processes, 16 tasks; Node service ok; Python g.get() and Node joinGroup equal`);
       } finally {
         await workers.stop();
+      }
+    });
+  });
+
+  it("the seed's order from Node's side: Node joins the group first, on a database with no tables, then 4 workers start and the client sends it", async () => {
+    await withFreshDatabase('celery_seed_node_first', async ({ url }) => {
+      const ds = await new DataSource(postgresOptions(url, { entities: [TaskMeta, TaskSetMeta] })).initialize();
+      const backend = new ResultBackend(ds, { codec: 'celery' });
+      try {
+        const groupId = `seed-${randomBytes(4).toString('hex')}`;
+        const joined = backend.joinGroup<number>(groupId, { timeoutMs: 120_000 });
+        expect((await backend.getTaskMeta(`${groupId}-member`)).status, 'a task on a database without tables is PENDING').to.equal('PENDING');
+        const workers = await startWorkers(url, queue);
+        try {
+          const seeded = client<{ group_id: string; values: number[] }>(url, queue, { command: 'seed_group', size: 16, group_id: groupId });
+          expect(seeded.group_id).to.equal(groupId);
+          expect(await joined, "Node's join equals Python's g.get()").to.deep.equal(seeded.values);
+        } finally {
+          await workers.stop();
+        }
+      } finally {
+        await backend.close();
+        await ds.destroy();
       }
     });
   });

@@ -2,7 +2,9 @@ import type { DataSource } from 'typeorm';
 import { CleanupCounts, GroupRow, ResultStore, StatementRunner, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
 import { firstSeenTableName } from '../../backend/tables';
 import type { Logger } from '../../logger';
+import type { SqlQuery } from '../../query';
 import * as sql from './backend-sql';
+import { MySqlErrno, findMySqlError } from './codes';
 import { ResolvedMySqlTables, resolveMySqlTables } from './tables';
 
 type Dated<T> = Omit<T, 'date_done'> & { date_done: string | null };
@@ -20,6 +22,7 @@ export class MySqlStore implements ResultStore {
   readonly push = null;
   private resolved: ResolvedMySqlTables | undefined;
   private firstSeenReady = false;
+  private missing = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -48,15 +51,32 @@ export class MySqlStore implements ResultStore {
     return sql.storeApplied(ok);
   }
 
+  tablesMissing(): boolean {
+    return this.missing;
+  }
+
   async readTask(taskId: string): Promise<TaskRow | undefined> {
-    const [row] = await this.run.query<Dated<TaskRow>>('read task', sql.selectTaskSql(this.tables, taskId));
+    const [row] = await this.read<Dated<TaskRow>>('read task', sql.selectTaskSql(this.tables, taskId));
     return row && dated<TaskRow>(row);
   }
 
   async readTasks(taskIds: readonly string[]): Promise<TaskRow[]> {
     const rows: TaskRow[] = [];
-    for (const q of sql.selectTasksSql(this.tables, taskIds)) rows.push(...(await this.run.query<Dated<TaskRow>>('read tasks', q)).map((r) => dated<TaskRow>(r)));
+    for (const q of sql.selectTasksSql(this.tables, taskIds)) rows.push(...(await this.read<Dated<TaskRow>>('read tasks', q)).map((r) => dated<TaskRow>(r)));
     return rows;
+  }
+
+  /** A read; on a fresh database (no table yet) there is nothing stored, as on PostgreSQL. */
+  private async read<T>(operation: string, q: SqlQuery): Promise<T[]> {
+    try {
+      const rows = await this.run.query<T>(operation, q);
+      this.missing = false;
+      return rows;
+    } catch (error) {
+      if (findMySqlError(error)?.errno !== MySqlErrno.NO_SUCH_TABLE) throw error;
+      this.missing = true;
+      return [];
+    }
   }
 
   async saveGroup(groupId: string, bytes: Buffer): Promise<void> {
@@ -64,7 +84,7 @@ export class MySqlStore implements ResultStore {
   }
 
   async readGroup(groupId: string): Promise<GroupRow | undefined> {
-    const [row] = await this.run.query<Dated<GroupRow>>('restore group', sql.selectGroupSql(this.tables, groupId));
+    const [row] = await this.read<Dated<GroupRow>>('restore group', sql.selectGroupSql(this.tables, groupId));
     return row && dated<GroupRow>(row);
   }
 

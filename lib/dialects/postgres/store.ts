@@ -34,6 +34,7 @@ export class PostgresStore implements ResultStore {
   readonly push: PushWakeups | null;
   private resolved: ResolvedTables | undefined;
   private firstSeenReady = false;
+  private missing = false;
   private wakeMode: Promise<WakeMode> | undefined;
 
   constructor(
@@ -83,13 +84,35 @@ export class PostgresStore implements ResultStore {
     return rows.length > 0;
   }
 
+  tablesMissing(): boolean {
+    return this.missing;
+  }
+
   async readTask(taskId: string): Promise<TaskRow | undefined> {
-    const [row] = await this.run.query<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
+    const [row] = await this.read<TaskRow>('read task', sql.selectTaskSql(this.tables, taskId));
     return row;
   }
 
-  readTasks(taskIds: readonly string[]): Promise<TaskRow[]> {
-    return this.run.query<TaskRow>('read tasks', sql.selectTasksSql(this.tables, taskIds));
+  async readTasks(taskIds: readonly string[]): Promise<TaskRow[]> {
+    return this.read<TaskRow>('read tasks', sql.selectTasksSql(this.tables, taskIds));
+  }
+
+  /**
+   * A read. On a fresh database (no table yet, or not even its schema) there
+   * is nothing stored: no rows, and the wait polls until the tables appear.
+   * Once they do, the wake-up mode is found again (the trigger installed).
+   */
+  private async read<T>(operation: string, q: SqlQuery): Promise<T[]> {
+    try {
+      const rows = await this.run.query<T>(operation, q);
+      this.missing = false;
+      return rows;
+    } catch (error) {
+      const code = findPgError(error)?.code;
+      if (code !== PgCode.UNDEFINED_TABLE && code !== PgCode.INVALID_SCHEMA_NAME) throw error;
+      this.missing = true;
+      return [];
+    }
   }
 
   async saveGroup(groupId: string, bytes: Buffer): Promise<void> {
@@ -97,7 +120,7 @@ export class PostgresStore implements ResultStore {
   }
 
   async readGroup(groupId: string): Promise<GroupRow | undefined> {
-    const [row] = await this.run.query<GroupRow>('restore group', sql.selectGroupSql(this.tables, groupId));
+    const [row] = await this.read<GroupRow>('restore group', sql.selectGroupSql(this.tables, groupId));
     return row;
   }
 

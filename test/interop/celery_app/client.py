@@ -9,7 +9,8 @@ from proj import add, app, fail, flaky, launch_chain, launch_group, square, xsum
 
 def seed_group(cmd):
     # The seed's scenario: a group as the very first task on a fresh database, saved by the client.
-    g = group(square.s(i) for i in range(cmd['size'])).apply_async()
+    # With a group_id, the group gets that id (Celery takes a group's task_id as its group id): a Node client may already wait on it.
+    g = group(square.s(i) for i in range(cmd['size'])).apply_async(**({'task_id': cmd['group_id']} if cmd.get('group_id') else {}))
     g.save()
     values = g.get(timeout=cmd.get('timeout', 60), propagate=False)
     return {'group_id': g.id, 'task_ids': [r.id for r in g.results], 'values': values}
