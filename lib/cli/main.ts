@@ -3,6 +3,8 @@
  * status check and the result expiry, for deploy pipelines. Its output is the
  * program's own, so this folder is the one place in lib/ that writes to the console.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ms from 'ms';
 import type { DataSource } from 'typeorm';
@@ -87,9 +89,15 @@ function lockTimeout(command: Command): Command {
   return command.addOption(new Option('--lock-timeout <ms>', 'longest wait for the schema lock, in milliseconds (0: no limit)').argParser(wholeMs));
 }
 
+/** This package's version, from its package.json (three levels above dist/lib/cli, in the repository and in the tarball). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export function program(): Command {
   const cli = new Command('typeorm-result-backend')
     .description('Schema sync, migrations, status and cleanup for TypeORM on PostgreSQL, safe with many processes at once.')
+    .version(packageVersion(), '-V, --version', 'print the version of typeorm-result-backend')
     .showHelpAfterError()
     .exitOverride();
   cli.configureOutput({ writeErr: (s) => process.stderr.write(s) });

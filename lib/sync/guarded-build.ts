@@ -75,3 +75,41 @@ export async function planInMemory(builder: BuilderInternals, queryRunner: Query
     builder.views = saved.views;
   }
 }
+
+/**
+ * Makes the runner send one statement at a time: each `query()` waits for
+ * the one before. TypeORM 0.3.20 to 0.3.28 load the tables with four queries
+ * at once on one runner (`Promise.all` in PostgresQueryRunner.loadTables), so
+ * pg 8 warns "Calling client.query() when the client is already executing a
+ * query" (pg 9 makes it an error). pg queued them anyway, so the order and
+ * the results are the same.
+ */
+export function oneQueryAtATime<R extends QueryRunner>(runner: R): R {
+  const query = runner.query.bind(runner) as (...args: unknown[]) => Promise<unknown>;
+  let last: Promise<unknown> = Promise.resolve();
+  (runner as { query: (...args: unknown[]) => Promise<unknown> }).query = (...args: unknown[]) => {
+    const next = last.then(() => query(...args));
+    last = next.catch(() => undefined);
+    return next;
+  };
+  return runner;
+}
+
+/**
+ * Gives a schema builder runners that send one query at a time (see
+ * oneQueryAtATime): its build() and log() make their own runner from the
+ * DataSource they hold (`connection` in 0.3.x, `dataSource` in 1.x).
+ */
+export function withOneQueryAtATime<B extends object>(builder: B, dataSource: DataSource): B {
+  const proxy = new Proxy(dataSource, {
+    get(target, property) {
+      if (property === 'createQueryRunner') return (...args: Parameters<DataSource['createQueryRunner']>) => oneQueryAtATime(target.createQueryRunner(...args));
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const holder = builder as { connection?: DataSource; dataSource?: DataSource };
+  if (holder.dataSource === dataSource) holder.dataSource = proxy;
+  if (holder.connection === dataSource) holder.connection = proxy;
+  return builder;
+}

@@ -12,7 +12,7 @@ import { installWake, missingWakeStatements, wakeTargets } from '../dialects/pos
 import { FingerprintObjects } from '../dialects/postgres/fingerprint-sql';
 import { checkFingerprint, fingerprintObjects, metadataHash, newerVersionRecorded, recordFingerprint } from '../dialects/postgres/fingerprint';
 import { DataGuard, KeptChange, PlannedStatement } from './data-guard';
-import { BuilderInternals, guardFor, planInMemory } from './guarded-build';
+import { BuilderInternals, guardFor, planInMemory, withOneQueryAtATime } from './guarded-build';
 import { createPrerequisites, findMissingPrerequisites, prerequisiteStatements } from '../dialects/postgres/prerequisites';
 import { READ_COMMITTED_SQL, SYNC_LOCK_NAMESPACE } from '../dialects/postgres/sync-sql';
 
@@ -244,7 +244,7 @@ export class SafeSynchronizer {
    */
   async plan(): Promise<PlannedStatement[]> {
     if (!this.dataSource.isInitialized) throw new NotInitializedError('SafeSynchronizer.plan');
-    const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
+    const builder = this.schemaBuilder();
     const diff = await this.guardedLog(builder);
     const safe = (sql: string): PlannedStatement => ({ sql, action: 'safe' });
     if (this.dialect !== 'postgres') {
@@ -277,6 +277,11 @@ export class SafeSynchronizer {
     return planned;
   }
 
+  /** TypeORM's schema builder for this DataSource, on runners that send one query at a time. */
+  private schemaBuilder(): SchemaBuilderHooks {
+    return withOneQueryAtATime(this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks, this.dataSource);
+  }
+
   private guard(builder: SchemaBuilderHooks, runner: QueryRunner, lockTables: boolean): DataGuard {
     return guardFor(this.dataSource, builder, {
       dialect: this.dialect === 'postgres' ? 'postgres' : 'mysql',
@@ -307,7 +312,7 @@ export class SafeSynchronizer {
    * the lock before anything reads the catalog.
    */
   private async build(plan: LockPlan | undefined, transactional: boolean): Promise<Attempt> {
-    const builder = this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks;
+    const builder = this.schemaBuilder();
     const createMetadataTable = builder.createMetadataTableIfNecessary.bind(builder);
     const executeOperations = builder.executeSchemaSyncOperationsInProperOrder.bind(builder);
     let runner: QueryRunner | undefined;
@@ -347,7 +352,7 @@ export class SafeSynchronizer {
       // Inside the sync's transaction, after its DDL: the record commits with the DDL or not at all.
       await recordFingerprint(runner!, this.dataSource, this.metadataHash(), this.fingerprintObjects(), this.options.logger);
     };
-    const planned = this.dialect === 'sqlite' ? (await (this.dataSource.driver.createSchemaBuilder() as unknown as SchemaBuilderHooks).log()).upQueries.map((q) => q.query) : [];
+    const planned = this.dialect === 'sqlite' ? (await (this.schemaBuilder()).log()).upQueries.map((q) => q.query) : [];
     try {
       await builder.build();
     } catch (error) {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { redact } from '../../lib/cli/main';
@@ -42,6 +42,15 @@ describe('The typeorm-result-backend CLI', function () {
         expect(run.stdout).to.contain(`Usage: typeorm-result-backend ${command}`).and.contain('--dataSource');
       });
     }
+
+    it("prints the package's version for --version and -V, and exits 0", () => {
+      const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+      for (const flag of ['--version', '-V']) {
+        const run = cli([flag]);
+        expect(run.status).to.equal(ExitCode.OK);
+        expect(run.stdout.trim()).to.equal(version);
+      }
+    });
 
     it('exits 2 without -d, with an unknown command, with a bad duration, or a file that is not there', () => {
       expect(cli(['status']).status).to.equal(ExitCode.USAGE);
