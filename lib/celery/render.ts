@@ -33,8 +33,10 @@ const MAX_DECIMAL_INT_BITS = 1024;
  * Bits of bigint work (bit-length probing) one render may spend. Beyond it a huge int prints
  * as `<int of more than 1024 bits>`: a list can reference one 60 MB int a hundred times
  * (primitives have no identity to remember), and each exact count costs a pass over it.
+ * 2^30 bits is 128 MB of memory traffic, well under a second: the exact size of a 16 MB int
+ * fits, one of 60 MB does not (2^33 let three renderings of one 60 MB int take 5 s).
  */
-const BIGINT_WORK_BITS = 2 ** 33;
+const BIGINT_WORK_BITS = 2 ** 30;
 
 /** Deepest nesting expanded; deeper containers print as `…`. Keeps the recursion far from the JS stack limit. */
 const MAX_DEPTH = 100;
