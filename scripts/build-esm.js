@@ -1,13 +1,14 @@
 'use strict';
 // The ESM entries re-export the CommonJS build so each class exists once:
 // TypeORM matches entities by class identity, so two copies would break it.
-// One wrapper per package entry: "." and the optional "./nestjs".
+// One wrapper per package entry: ".", and the optional "./nestjs" and "./celery-node".
 const fs = require('fs');
 const path = require('path');
 
 const ENTRIES = [
   { name: 'index', cjs: '../lib/index.js' },
   { name: 'nestjs', cjs: '../lib/nestjs/index.js' },
+  { name: 'celery-node', cjs: '../lib/celery-node/index.js' },
 ];
 const out = path.join(__dirname, '..', 'dist', 'esm');
 fs.mkdirSync(out, { recursive: true });

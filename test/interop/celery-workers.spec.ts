@@ -5,7 +5,9 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { CeleryAsyncResult, CeleryGroupResult, ResultBackend, SafeSynchronizer, TaskFailedError, TaskMeta, TaskSetMeta, resultFromTuple } from '../../lib';
-import { openBackend } from '../support/backend';
+import * as celery from 'celery-node';
+import { CeleryNodeBackend, CeleryNodeError, useResultBackend } from '../../lib/celery-node';
+import { openBackend, rejection } from '../support/backend';
 import { asRole, postgresOptions, serverUrl, withFreshDatabase } from '../support/database';
 import { query } from '../support/pg-client';
 import { GRANTS } from '../support/roles';
@@ -14,6 +16,12 @@ import { PYTHON } from '../pickle/support';
 
 const APP_DIR = join(repoRoot(), 'test', 'interop', 'celery_app');
 const BROKER = { host: '127.0.0.1', port: 5672 };
+const BROKER_URL = 'amqp://guest:guest@127.0.0.1:5672//';
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
 const WORKERS = 4;
 const PROCESSES_PER_WORKER = 2;
 
@@ -37,6 +45,19 @@ function client<T>(url: string, queue: string, request: Record<string, unknown>)
   const run = spawnSync(PYTHON, [join(APP_DIR, 'client.py')], { cwd: APP_DIR, env: celeryEnv(url, queue), input: JSON.stringify(request), encoding: 'utf8', timeout: 120_000 });
   if (run.status !== 0) throw new Error(`client.py ${String(request.command)} failed (exit ${run.status}):\n${run.stderr}`);
   return JSON.parse(run.stdout) as T;
+}
+
+/** The same, without blocking this process: for when the worker that must answer runs in it (celery-node's). */
+function clientAsync<T>(url: string, queue: string, request: Record<string, unknown>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const run = spawn(PYTHON, [join(APP_DIR, 'client.py')], { cwd: APP_DIR, env: celeryEnv(url, queue) });
+    let out = '';
+    let err = '';
+    run.stdout.on('data', (d) => (out += d));
+    run.stderr.on('data', (d) => (err += d));
+    run.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`client.py ${String(request.command)} failed (exit ${code}):\n${err}`))));
+    run.stdin.end(JSON.stringify(request));
+  });
 }
 
 /** Real `celery worker --pool=prefork` processes on their own queue; resolves once each says it is ready. */
@@ -249,6 +270,73 @@ describe('Real Celery 5.2.6 workers (prefork, RabbitMQ) and Node on one result b
       } finally {
         await query(url, `DROP OWNED BY "${role}"`);
         await query(serverUrl(), `DROP ROLE "${role}"`);
+      }
+    });
+  });
+
+  it('celery-node clients: tasks sent to the Python workers, waited for with push wake-ups through useResultBackend (200 calls, and a failure)', async () => {
+    await withFreshDatabase('celery_node_client', async ({ url }) => {
+      const f = await openBackend(url, { codec: 'celery' });
+      const workers = await startWorkers(url, queue);
+      // The backend URL is never read: useResultBackend gives celery-node its backend.
+      const app = useResultBackend(celery.createClient(BROKER_URL, 'unused://', queue), f.backend);
+      try {
+        const took: number[] = [];
+        for (let i = 0; i < 200; i++) {
+          const started = performance.now();
+          expect(await app.createTask('proj.add').applyAsync([i, 1]).get(10_000)).to.equal(i + 1);
+          took.push(performance.now() - started);
+        }
+        const failed = (await rejection(app.createTask('proj.fail').applyAsync(['boom']).get(10_000))) as CeleryNodeError;
+        expect(failed.message, 'rejects as celery-node does').to.equal('FAILURE');
+        expect(failed).to.include({ exc_type: 'ValueError', exc_module: 'builtins' });
+        expect(failed.cause).to.be.instanceOf(TaskFailedError);
+        const meta = await (app.backend as unknown as CeleryNodeBackend).getTaskMeta(app.asyncResult('never-sent').taskId);
+        expect(meta).to.include({ status: 'PENDING', result: null });
+        console.log(`    celery-node client → Python worker → push wake-up: p50 ${percentile(took, 50).toFixed(1)} ms, p99 ${percentile(took, 99).toFixed(1)} ms over ${took.length} calls`);
+      } finally {
+        await app.disconnect();
+        await workers.stop();
+        await f.close();
+      }
+    });
+  });
+
+  it("celery-node workers: results Python's .get() reads; a task that throws, and one whose result cannot be encoded, are FAILUREs and the worker lives on", async () => {
+    await withFreshDatabase('celery_node_worker', async ({ url }) => {
+      const nodeQueue = `${queue}_node`;
+      const f = await openBackend(url, { codec: 'celery' });
+      const worker = useResultBackend(celery.createWorker(BROKER_URL, 'unused://', nodeQueue), f.backend);
+      worker.register('node.add', (a: number, b: number) => a + b);
+      worker.register('node.boom', (message: string) => {
+        throw new TypeError(message);
+      });
+      worker.register('node.unencodable', () => () => 'a function');
+      worker.register('node.nothing', () => undefined);
+      const info = console.info;
+      console.info = () => undefined; // celery-node logs every task with console.info
+      try {
+        void worker.start();
+        const tasks = [['node.add', [1, 2]], ['node.boom', ['bad input']], ['node.unencodable', []], ['node.nothing', []], ...Array.from({ length: 200 }, (_, i) => ['node.add', [i, i]])];
+        const got = await clientAsync<{ results: { state: string; value?: unknown; exc_type?: string; exc_module?: string; message?: string }[]; ms: number[] }>(url, queue, {
+          command: 'send_named',
+          queue: nodeQueue,
+          tasks,
+          interval: 0.01, // Celery's DB backend polls; 10 ms instead of its 500 ms default
+        });
+        expect(got.results[0]).to.deep.equal({ state: 'SUCCESS', value: 3 });
+        expect(got.results[1]).to.include({ state: 'FAILURE', exc_type: 'TypeError', exc_module: 'builtins', message: 'bad input' });
+        expect(got.results[2]).to.include({ state: 'FAILURE', exc_type: 'EncodeError', exc_module: 'kombu.exceptions' });
+        expect(got.results[2].message).to.contain('could not be stored');
+        expect(got.results[3]).to.deep.equal({ state: 'SUCCESS', value: null });
+        expect(got.results.slice(4), 'the worker lived on').to.deep.equal(Array.from({ length: 200 }, (_, i) => ({ state: 'SUCCESS', value: 2 * i })));
+        const ms = got.ms.slice(4);
+        console.log(`    Python client → celery-node worker → Python .get(): p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms over ${ms.length} calls`);
+      } finally {
+        console.info = info;
+        await worker.disconnect();
+        await f.close();
+        client('postgresql://unused@127.0.0.1/unused', nodeQueue, { command: 'delete_queue', queue: nodeQueue });
       }
     });
   });

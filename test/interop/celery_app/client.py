@@ -67,13 +67,29 @@ def send_ids(cmd):
     return {'values': [r.get(timeout=cmd.get('timeout', 60)) for r in results]}
 
 
+def send_named(cmd):
+    # Tasks by name, to a queue a celery-node worker consumes: what Python's .get() reads of Node's results.
+    import time
+    out, took = [], []
+    for name, args in cmd['tasks']:
+        started = time.perf_counter()
+        r = app.send_task(name, args=args, queue=cmd['queue'])
+        value = r.get(timeout=cmd.get('timeout', 30), propagate=False, interval=cmd.get('interval', 0.5))
+        took.append((time.perf_counter() - started) * 1000)
+        if r.state == 'SUCCESS':
+            out.append({'state': r.state, 'value': value})
+        else:
+            out.append({'state': r.state, 'exc_type': type(value).__name__, 'exc_module': type(value).__module__, 'message': str(value)})
+    return {'results': out, 'ms': took}
+
+
 def delete_queue(cmd):
     with app.connection_for_write() as conn:
         conn.default_channel.queue_delete(cmd['queue'])
     return {'deleted': cmd['queue']}
 
 
-COMMANDS = {'delete_queue': delete_queue, 'send_ids': send_ids, 'seed_group': seed_group, 'flows': flows, 'await_ids': await_ids, 'get_ids': get_ids}
+COMMANDS = {'delete_queue': delete_queue, 'send_ids': send_ids, 'send_named': send_named, 'seed_group': seed_group, 'flows': flows, 'await_ids': await_ids, 'get_ids': get_ids}
 
 if __name__ == '__main__':
     request = json.load(sys.stdin)
