@@ -16,6 +16,7 @@ import { BenchContext, BenchRow } from './support';
 import { wakeLatency } from './wake-latency';
 import { warmStart } from './warm-start';
 import { mysqlStore } from './mysql-store';
+import { celeryNode } from './celery-node';
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   warm: warmStart,
@@ -25,6 +26,7 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   join: joinGroup,
   cleanup,
   mysql: mysqlStore,
+  'celery-node': celeryNode,
 };
 
 function table(rows: readonly BenchRow[]): string {

@@ -4,6 +4,7 @@ Configured from the environment, so every spec gets its own database and queue:
   TRB_CELERY_DB      postgresql://... (the result backend's database)
   TRB_CELERY_BROKER  amqp://guest:guest@127.0.0.1:5672// by default
   TRB_CELERY_QUEUE   the queue the workers consume and the client sends to
+  TRB_CELERY_BACKEND another result backend instead (the bench's Redis baseline)
 """
 import os
 import time
@@ -13,7 +14,8 @@ from celery import Celery
 app = Celery(
     'proj',
     broker=os.environ.get('TRB_CELERY_BROKER', 'amqp://guest:guest@127.0.0.1:5672//'),
-    backend='db+' + os.environ['TRB_CELERY_DB'],
+    # TRB_CELERY_BACKEND (redis://…) for the bench's baseline: celery-node's own result backend.
+    backend=os.environ.get('TRB_CELERY_BACKEND') or 'db+' + os.environ['TRB_CELERY_DB'],
 )
 app.conf.update(
     task_default_queue=os.environ.get('TRB_CELERY_QUEUE', 'trb'),
