@@ -1,11 +1,23 @@
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { withFreshDatabase } from '../support/database';
 import { mysqlUnavailable, withFreshMySqlDatabase } from '../support/mariadb';
 
 const ROOT = join(__dirname, '..', '..', '..');
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.setTimeout(2000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.connect(port, '127.0.0.1');
+  });
+}
 
 /** Every ```ts block of the README, with the heading it stands under. */
 export function readmeSnippets(markdown: string): { heading: string; code: string }[] {
@@ -74,10 +86,13 @@ describe('The README', function () {
     // Snippets under a MySQL heading get a fresh MariaDB database as MYSQL_URL as well.
     const mysql = /MySQL/.test(snippet.heading);
     it(`runs snippet ${i + 1} (under "${snippet.heading}") as written`, async function () {
-      const missing = mysql ? await mysqlUnavailable() : null;
+      // Snippets under the celery-node heading send tasks through RabbitMQ.
+      const broker = /celery-node/.test(snippet.heading);
+      const missing = mysql ? await mysqlUnavailable() : broker && !(await answers(5672)) ? 'RabbitMQ at 127.0.0.1:5672 does not answer (apt-get install rabbitmq-server)' : null;
+      if (missing && broker && process.env.CI) throw new Error(`CI must have a broker, but ${missing}`);
       if (missing) {
-        if (process.env.TRB_REQUIRE_MYSQL === '1') throw new Error(`TRB_REQUIRE_MYSQL=1, but ${missing}`);
-        console.warn(`    SKIPPED (a MySQL snippet): ${missing}`);
+        if (mysql && process.env.TRB_REQUIRE_MYSQL === '1') throw new Error(`TRB_REQUIRE_MYSQL=1, but ${missing}`);
+        console.warn(`    SKIPPED (${mysql ? 'a MySQL' : 'a celery-node'} snippet): ${missing}`);
         this.skip();
       }
       const withMySql = <T>(fn: (url: string | undefined) => Promise<T>) => (mysql ? withFreshMySqlDatabase(`readme_${i}`, (m) => fn(m.url)) : fn(undefined));

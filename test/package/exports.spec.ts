@@ -44,8 +44,12 @@ describe('The published package', function () {
       const nest = spawnSync(process.execPath, ['-e', "require('typeorm-result-backend/nestjs')"], { cwd: dir, encoding: 'utf8' });
       expect(nest.status).to.not.equal(0);
       expect(nest.stderr).to.contain("Cannot find module '@nestjs/common'");
+      // The celery-node subpath loads without celery-node: it is handed the app the user made.
+      const cn = spawnSync(process.execPath, ['-e', "const m = require('typeorm-result-backend/celery-node'); console.log(typeof m.useResultBackend, typeof m.CeleryNodeBackend)"], { cwd: dir, encoding: 'utf8' });
+      expect(cn.stderr).to.equal('');
+      expect(cn.stdout.trim()).to.equal('function function');
       const files = execFileSync('tar', ['-tzf', join(dir, tarball)], { encoding: 'utf8' });
-      expect(files).to.contain('package/dist/esm/index.mjs').and.contain('package/dist/lib/index.d.ts');
+      expect(files).to.contain('package/dist/esm/index.mjs').and.contain('package/dist/lib/index.d.ts').and.contain('package/dist/esm/celery-node.mjs');
       expect(files, 'tests are not shipped').not.to.contain('dist/test/');
       expect(files).to.contain('package/LICENSE').and.contain('package/README.md').and.contain('package/dist/esm/index.d.mts');
       expect(files, 'no source maps without their sources').not.to.match(/\.map$/m);
