@@ -47,3 +47,23 @@ export function numericFits(from: ColumnShape, to: ColumnShape): boolean {
   const toScale = to.scale ?? 0;
   return toScale >= fromScale && to.precision - toScale >= from.precision - fromScale;
 }
+
+/**
+ * The enum values `next` adds to `old` when adding is all that changed (same
+ * type name, nothing removed): what `ALTER TYPE … ADD VALUE` does in place.
+ * Empty for anything else, which goes to TypeORM's own statements.
+ */
+export function enumValuesAdded(old: EnumShape, next: EnumShape): string[] {
+  const isEnum = (c: EnumShape) => c.type === 'enum' || c.type === 'simple-enum';
+  if (!isEnum(old) || !isEnum(next) || !old.enum || !next.enum || old.enumName !== next.enumName) return [];
+  const before = old.enum.map(String);
+  const after = next.enum.map(String);
+  if (before.some((v) => !after.includes(v))) return [];
+  return after.filter((v) => !before.includes(v));
+}
+
+interface EnumShape {
+  type: unknown;
+  enum?: readonly unknown[];
+  enumName?: string;
+}

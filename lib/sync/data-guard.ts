@@ -17,7 +17,7 @@
 import type { QueryRunner, Table, TableColumn } from 'typeorm';
 import { DataLossError, GuardedChange, IncompatibleDataError } from '../errors';
 import { runSql } from '../query';
-import { ColumnShape, LosslessRule, shapeDiffers } from './column-shape';
+import { ColumnShape, LosslessRule, enumValuesAdded, shapeDiffers } from './column-shape';
 import {
   GuardDialect,
   alterColumnTypeSql,
@@ -29,6 +29,8 @@ import {
   countValuesSql,
   dropColumnSql,
   lockForCountSql,
+  addEnumValueSql,
+  recreateEnumSql,
 } from './guard-sql';
 import { postgresLossless } from '../dialects/postgres/lossless';
 import { mysqlLossless } from '../dialects/mysql/lossless';
@@ -103,7 +105,9 @@ interface GuardedRunner {
   executeQueries(up: { query: string; parameters?: unknown[] }[], down: { query: string; parameters?: unknown[] }[]): Promise<void>;
   getMemorySql(): { upQueries: { query: string }[] };
   buildCreateColumnSql(...args: unknown[]): string;
-  driver: { createFullType(column: TableColumn): string };
+  driver: { createFullType(column: TableColumn): string; version?: string };
+  buildEnumName(table: Table, column: TableColumn, withSchema?: boolean, disableEscape?: boolean, toOld?: boolean): string;
+  createEnumTypeSql(table: Table, column: TableColumn, enumName: string): { query: string };
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
@@ -124,6 +128,11 @@ function isTable(value: unknown): value is Table {
 
 function isColumn(value: unknown): value is TableColumn {
   return typeof value === 'object' && value !== null && typeof (value as TableColumn).name === 'string' && 'type' in value;
+}
+
+/** ALTER TYPE … ADD VALUE runs inside a transaction block from PostgreSQL 12 on. */
+function addsInPlace(runner: GuardedRunner): boolean {
+  return Number(String(runner.driver.version ?? '').split('.')[0]) >= 12;
 }
 
 function hasDefault(column: TableColumn): boolean {
@@ -337,6 +346,30 @@ export class DataGuard {
     }
 
     if (await this.failsOnRows(runner, original, table, old, next, allowed && typeChanged)) return;
+    const added = dialect === 'postgres' && !typeChanged && addsInPlace(runner) ? enumValuesAdded(old, next) : [];
+    if (added.length > 0) {
+      // One way on both TypeORM lines: ADD VALUE in place, no rewrite (0.3 would recreate the type), unless the new
+      // default changes too, which may use a value that ADD VALUE made in this transaction (55P04 on 1.x): then the
+      // type is recreated as 0.3 does it. Either way TypeORM then sees the same values and does the rest itself.
+      const type = runner.buildEnumName(table, old);
+      const statements =
+        old.default === next.default
+          ? added.map((value) => addEnumValueSql(type, value))
+          : recreateEnumSql({
+              table: path,
+              column: old.name,
+              type,
+              renamedTo: runner.buildEnumName(table, old, false, false, true),
+              renamed: runner.buildEnumName(table, old, true, false, true),
+              create: runner.createEnumTypeSql(table, next, type).query,
+              isArray: Boolean(old.isArray),
+              hasDefault: old.default !== undefined && old.default !== null,
+            });
+      await runner.executeQueries(statements.map((query) => ({ query, parameters: [] })), []);
+      if (old.default !== next.default) old.default = undefined;
+      old.enum = [...(next.enum ?? [])];
+      return this.passthrough(runner, undefined, () => original.changeColumn(table, old, next), statements);
+    }
     if (allowed && typeChanged) {
       const count = await this.count(runner, table, countValuesSql(dialect, path, old.name));
       return this.passthrough(runner, { action: 'allowed', column, count, reason: `${from} to ${to} as TypeORM does it, accepted by allowDataLoss: ${count} stored value(s) at stake` }, () => original.changeColumn(table, old, next));

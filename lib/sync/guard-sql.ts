@@ -90,3 +90,31 @@ export function changeColumnSql(table: string, column: string, definition: strin
 export function dropColumnSql(dialect: GuardDialect, table: string, column: string): string {
   return `ALTER TABLE ${table} DROP COLUMN ${quoteColumn(dialect, column)}`;
 }
+
+/**
+ * One enum value added in place: no table rewrite, every stored value kept
+ * (TypeORM 0.3 instead renames the type, creates a new one and casts the
+ * column over under an ACCESS EXCLUSIVE rewrite). `type` is the type's path as
+ * TypeORM's runner escapes it; the value is a literal with its quotes doubled.
+ */
+export function addEnumValueSql(type: string, value: string): string {
+  return `ALTER TYPE ${type} ADD VALUE '${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * The enum type swapped for a new one with every label cast over: what adding
+ * a value and using it as the default in one transaction takes, since a value
+ * ADD VALUE made cannot be used before it commits (55P04, TypeORM 1.x's own
+ * statements fail so on every start). The order is TypeORM 0.3's.
+ */
+export function recreateEnumSql(p: { table: string; column: string; type: string; renamedTo: string; renamed: string; create: string; isArray: boolean; hasDefault: boolean }): string[] {
+  const c = quoteColumn('postgres', p.column);
+  const suffix = p.isArray ? '[]' : '';
+  return [
+    ...(p.hasDefault ? [`ALTER TABLE ${p.table} ALTER COLUMN ${c} DROP DEFAULT`] : []),
+    `ALTER TYPE ${p.type} RENAME TO ${p.renamedTo}`,
+    p.create,
+    `ALTER TABLE ${p.table} ALTER COLUMN ${c} TYPE ${p.type}${suffix} USING ${c}::pg_catalog.text::${p.type}${suffix}`,
+    `DROP TYPE ${p.renamed}`,
+  ];
+}

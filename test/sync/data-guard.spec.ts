@@ -393,11 +393,27 @@ describe('SafeSynchronizer never loses data', () => {
       expect((await values('tier')).filter((v) => v === 'gold')).to.have.length(17);
     });
 
-    it('an enum value added: ALTER TYPE … ADD VALUE, values kept', async () => {
-      const safe = await change(tiers(['gold', 'legacy']), tiers(['gold', 'legacy', 'platinum']));
+    it("an enum value added: ALTER TYPE … ADD VALUE in place on both TypeORM lines (0.3 would rename, recreate and cast the column over), values kept", async () => {
+      const safe = await change(tiers(['gold', 'legacy']), tiers(['gold', 'legacy', "o'platinum"]));
       expect(safe.error).to.equal(undefined);
-      expect(safe.ddl.join('\n')).to.match(/ADD VALUE 'platinum'/);
+      expect(safe.ddl.join('\n')).to.match(/ALTER TYPE "public"\."orders_tier" ADD VALUE 'o''platinum'/);
+      expect(safe.ddl.join('\n')).not.to.match(/RENAME TO|_old|USING/);
       expect(await values('tier')).to.include('legacy');
+      const labels = await query(db.current().url, "SELECT pg_catalog.enum_range(NULL::orders_tier)::text AS r");
+      expect(labels[0].r).to.equal("{gold,legacy,o'platinum}");
+      expect((await start(ordersOptions(db.current().url, orders(tiers(['gold', 'legacy', "o'platinum"]))))).ddl).to.deep.equal([]);
+    });
+
+    it('an enum value added with a new default that uses it: the type is recreated (a value cannot be used in the transaction that adds it, 55P04 on 1.x as TypeORM writes it), values kept', async () => {
+      const before = { tier: { type: 'enum', enum: ['gold', 'legacy'], enumName: 'orders_tier', nullable: true, default: 'gold' } } as Columns;
+      const after = { tier: { type: 'enum', enum: ['gold', 'legacy', 'platinum'], enumName: 'orders_tier', nullable: true, default: 'platinum' } } as Columns;
+      const safe = await change(before, after);
+      expect(safe.error).to.equal(undefined);
+      expect(safe.ddl.join('\n')).to.match(/ALTER TYPE "public"\."orders_tier" RENAME TO "orders_tier_old"/);
+      expect(await values('tier')).to.include('legacy');
+      const column = await query(db.current().url, "SELECT column_default AS d FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'tier'");
+      expect(column[0].d).to.equal("'platinum'::orders_tier");
+      expect((await start(ordersOptions(db.current().url, orders(after)))).ddl).to.deep.equal([]);
     });
 
     it('unique added over duplicates: IncompatibleDataError; unique removed: runs', async () => {
