@@ -49,8 +49,17 @@ export class SafeMigrator {
   /** The names of the migrations not run yet, in the order they would run. Reads only; creates nothing. */
   async pending(): Promise<string[]> {
     this.requireInitialized('SafeMigrator.pending');
-    const pending = await new MigrationExecutor(this.dataSource).getPendingMigrations();
-    return pending.map((m) => m.name);
+    const executor = new MigrationExecutor(this.dataSource);
+    // TypeORM 0.3.20 to 0.3.2x create the migrations table in getPendingMigrations, outside any lock (the startup
+    // race); 0.3.31 and 1.x answer from hasTable. Without the table every migration is pending.
+    const internals = executor as unknown as ExecutorInternals;
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      if (!(await runner.hasTable(internals.migrationsTable))) return internals.getMigrations().map((m) => m.name);
+    } finally {
+      await runner.release();
+    }
+    return (await executor.getPendingMigrations()).map((m) => m.name);
   }
 
   /** Runs every pending migration under the lock. Resolves to those this process ran. */
@@ -75,4 +84,10 @@ export class SafeMigrator {
   private requireInitialized(purpose: string): void {
     if (!this.dataSource.isInitialized) throw new NotInitializedError(purpose);
   }
+}
+
+/** MigrationExecutor's own table path and migration list, the same in typeorm 0.3.x and 1.x (protected there). */
+interface ExecutorInternals {
+  migrationsTable: string;
+  getMigrations(): { name: string }[];
 }

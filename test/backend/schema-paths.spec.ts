@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { MissingSequenceError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, createIdSequences } from '../../lib';
@@ -55,7 +54,9 @@ describe('The Celery entities, whatever made the schema', function () {
   });
 
   it('typeorm migration:generate + migration:run — the generated migration works as generated', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'trb-migrations-'));
+    // Inside the project, as an app's migrations are: TypeORM 0.3.20's JavaScript template requires "typeorm".
+    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+    const dir = mkdtempSync(join(ROOT, '.tmp', 'migrations-'));
     try {
       typeorm(db.current().url, ['migration:generate', join(dir, 'CeleryTables'), '-o', '-t', '1700000000000']);
       const [file] = readdirSync(dir);
