@@ -368,7 +368,7 @@ export class DataGuard {
       await runner.executeQueries(statements.map((query) => ({ query, parameters: [] })), []);
       if (old.default !== next.default) old.default = undefined;
       old.enum = [...(next.enum ?? [])];
-      return this.passthrough(runner, undefined, () => original.changeColumn(table, old, next), statements);
+      return this.passthrough(runner, undefined, () => original.changeColumn(table, old, next));
     }
     if (allowed && typeChanged) {
       const count = await this.count(runner, table, countValuesSql(dialect, path, old.name));

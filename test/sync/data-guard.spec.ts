@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DataSource, EntitySchema } from 'typeorm';
 import { DataLossError, IncompatibleDataError, SafeSynchronizer, SafeSynchronizerOptions, TaskMeta, TaskSetMeta } from '../../lib';
 import { postgresOptions, useTestDatabase } from '../support/database';
@@ -407,6 +409,13 @@ describe('SafeSynchronizer never loses data', () => {
     it('an enum value added with a new default that uses it: the type is recreated (a value cannot be used in the transaction that adds it, 55P04 on 1.x as TypeORM writes it), values kept', async () => {
       const before = { tier: { type: 'enum', enum: ['gold', 'legacy'], enumName: 'orders_tier', nullable: true, default: 'gold' } } as Columns;
       const after = { tier: { type: 'enum', enum: ['gold', 'legacy', 'platinum'], enumName: 'orders_tier', nullable: true, default: 'platinum' } } as Columns;
+      // TypeORM as it is: 1.x sends ADD VALUE then SET DEFAULT in one transaction and fails; 0.3 recreates the type.
+      const plain = await change(before, after, 'plain');
+      const line = Number(JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'node_modules', 'typeorm', 'package.json'), 'utf8')).version.split('.')[0]);
+      if (line >= 1) expect(plain.error).to.have.nested.property('driverError.code', '55P04');
+      else expect(plain.error).to.equal(undefined);
+      await query(db.current().url, 'DROP TABLE orders');
+      await query(db.current().url, 'DROP TYPE orders_tier');
       const safe = await change(before, after);
       expect(safe.error).to.equal(undefined);
       expect(safe.ddl.join('\n')).to.match(/ALTER TYPE "public"\."orders_tier" RENAME TO "orders_tier_old"/);
