@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { EntitySubscriberInterface, EventSubscriber, Logger } from 'typeorm';
 import { DatabaseError } from '../../lib';
 import { openBackend, rejection } from '../support/backend';
-import { query } from '../support/pg-client';
+import { connect, query } from '../support/pg-client';
 import { useTestDatabase } from '../support/database';
 
 /** A TypeORM logger that records what it is given, as a user's logger would see it. */
@@ -63,12 +63,18 @@ describe("The backend's statements on PostgreSQL: straight to the driver's pool,
     const f = await openBackend(db.current().url, {}, { logger, maxQueryExecutionTime: 1 });
     try {
       await f.backend.markAsDone('before', 1);
-      // Slow by force: the store waits on a row lock this session holds for 50 ms.
-      const holder = query(db.current().url, "BEGIN; SELECT 1 FROM celery_taskmeta WHERE task_id = 'before' FOR UPDATE; SELECT pg_sleep(0.05); COMMIT");
-      await new Promise((r) => setTimeout(r, 10));
-      await f.backend.markAsDone('before', 2);
-      await holder;
-      expect(logger.slow.some((s) => /celery_taskmeta/.test(s.query) && s.time > 1)).to.equal(true);
+      // Slow by force: the store waits on a row lock another session holds, and gets it 50 ms later.
+      const holder = await connect(db.current().url);
+      try {
+        await holder.query("BEGIN; SELECT 1 FROM celery_taskmeta WHERE task_id = 'before' FOR UPDATE");
+        const store = f.backend.markAsDone('before', 2);
+        await new Promise((r) => setTimeout(r, 50));
+        await holder.query('COMMIT');
+        await store;
+      } finally {
+        await holder.end();
+      }
+      expect(logger.slow.some((s) => /celery_taskmeta/.test(s.query) && s.time >= 50)).to.equal(true);
       await query(db.current().url, 'ALTER TABLE celery_taskmeta ADD CONSTRAINT no_more CHECK (id < 0) NOT VALID');
       const error = await rejection(f.backend.markAsDone('refused', 1));
       expect(error).to.be.instanceOf(DatabaseError);
