@@ -87,6 +87,19 @@ describe("The backend's statements on PostgreSQL: straight to the driver's pool,
     }
   });
 
+  it('a statement that fails keeps its connection: the next one runs on the same backend process (a pool of one)', async () => {
+    const f = await openBackend(db.current().url, {}, { poolSize: 1 });
+    try {
+      const pid = async () => ((await f.ds.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[])[0].pid;
+      const before = await pid();
+      await query(db.current().url, 'ALTER TABLE celery_taskmeta ADD CONSTRAINT no_more CHECK (id < 0) NOT VALID');
+      expect(await rejection(f.backend.markAsDone('refused', 1))).to.be.instanceOf(DatabaseError);
+      expect(await pid()).to.equal(before);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('where a subscriber listens to queries, the statements go through TypeORM so that it sees them', async () => {
     const seen: string[] = [];
     @EventSubscriber()
