@@ -1,8 +1,10 @@
 /**
  * storeResult throughput at 1, 4, 16 and 64 concurrent writers, against a raw
- * `pg` pool of the same size running the plain upsert (the same statement,
- * without NOTIFY) on a table without the wake-up trigger: so the ratio holds
- * everything the package adds (validation, encoding, TypeORM's pool, the trigger).
+ * `pg` pool of the same size sending the same upsert to the same table, its
+ * wake-up trigger included, as a user measuring us against a raw loop would:
+ * so the ratio holds what the package adds in Node (validation, encoding, the
+ * query path). For reference, the design before the trigger: the upsert with
+ * an inline NOTIFY on every store, on a table without the trigger.
  */
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
@@ -35,7 +37,7 @@ export async function storeThroughput(ctx: BenchContext): Promise<void> {
   const total = ctx.smoke ? 400 : 4000;
   await withDb(ctx.server, 'store_ours', async (oursUrl) =>
     withDb(ctx.server, 'store_raw', async (rawUrl) => {
-      // The raw side's table: made by plain TypeORM, so it has no wake-up trigger.
+      // The inline-NOTIFY reference's table: made by plain TypeORM, so it has no wake-up trigger.
       const plain = await new DataSource({ type: 'postgres', url: rawUrl, entities: [TaskMeta, TaskSetMeta], synchronize: true }).initialize();
       const runner = plain.createQueryRunner();
       await createIdSequences(runner);
@@ -59,7 +61,8 @@ export async function storeThroughput(ctx: BenchContext): Promise<void> {
           }
         };
         const rawRun = async (notify: boolean) => {
-          const pool = new Pool({ connectionString: rawUrl, max: c });
+          // The baseline writes where we write; the inline-NOTIFY reference on the table without the trigger.
+          const pool = new Pool({ connectionString: notify ? rawUrl : oursUrl, max: c });
           try {
             await Promise.all(Array.from({ length: c }, () => pool.query('SELECT 1')));
             const r = round++;
@@ -93,8 +96,8 @@ export async function storeThroughput(ctx: BenchContext): Promise<void> {
           ours: `${ours.toFixed(0)}/s (nobody waits); ${waited.toFixed(0)}/s (a waiter on every task)`,
           baseline: `raw upsert ${raw.toFixed(0)}/s; raw upsert + NOTIFY ${notifying.toFixed(0)}/s`,
           ratio: `${ratio(ours / raw)} (waited: ${ratio(waited / raw)})`,
-          target: '≥ 0.8× raw, nobody waiting',
-          met: ours / raw >= 0.8,
+          target: '≥ 0.9× raw, nobody waiting',
+          met: ours / raw >= 0.9,
         });
       }
     }),

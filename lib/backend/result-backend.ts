@@ -3,6 +3,7 @@ import { BackendClosedError, DecodeLocation, GroupNotFoundError, InvalidArgument
 import { dialectOf } from '../dialects';
 import { ResolvedResultBackendOptions, ResultBackendOptions, describeValue, resolveResultBackendOptions } from '../options';
 import type { SqlQuery } from '../query';
+import { driverPool, poolQuery } from '../dialects/postgres/pool-query';
 import { withRetry } from './retry';
 import { loginRole } from './privileges';
 import { ResultWaiter } from './result-waiter';
@@ -340,12 +341,23 @@ export class ResultBackend {
     }
   }
 
-  /** Statements with the backend's retry policy: every one is a single atomic statement, so sending it again is safe. */
+  /**
+   * Statements with the backend's retry policy: every one is a single atomic statement, so sending it again is safe.
+   * On PostgreSQL they go straight to the driver's pool, logged through the DataSource's logger (see pool-query.ts).
+   */
   private statementRunner(): StatementRunner {
     const role = loginRole(this.dataSource);
     const retry = <T>(operation: string, fn: () => Promise<T>) => withRetry(operation, this.options.maxRetries, this.options.retryDelayMs, fn, role);
+    // Looked up per statement (a cheap check): the pool exists only once the DataSource is initialized, and a new one after it is initialized again.
+    const direct = () => (this.dataSource.isInitialized ? driverPool(this.dataSource) : null);
+    const rows = async <T>(q: SqlQuery): Promise<T[]> => {
+      const p = direct();
+      return p ? ((await poolQuery(this.dataSource, p, q)).rows as T[]) : ((await this.dataSource.query(q.text, q.values)) as T[]);
+    };
     const affected = (operation: string, q: SqlQuery) =>
       retry(operation, async () => {
+        const p = direct();
+        if (p) return (await poolQuery(this.dataSource, p, q)).rowCount ?? 0;
         const runner = this.dataSource.createQueryRunner();
         try {
           return (await runner.query(q.text, q.values, true)).affected ?? 0;
@@ -354,7 +366,7 @@ export class ResultBackend {
         }
       });
     return {
-      query: <T>(operation: string, q: SqlQuery) => retry(operation, async () => (await this.dataSource.query(q.text, q.values)) as T[]),
+      query: <T>(operation: string, q: SqlQuery) => retry(operation, () => rows<T>(q)),
       affected,
       retry,
       drain: async (operation, next, batch) => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
-import type { Client, Notification } from 'pg';
+import type { Client, Notification, Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidOptionError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, WaitTimeoutError, defineCeleryEntities } from '../../lib';
 import { wakeNames, wakeStatements } from '../../lib/dialects/postgres/wake-sql';
@@ -39,10 +39,22 @@ function countReads(ds: DataSource): Map<string, number> {
   // The statement a wait reads with, as the backend makes it.
   const readText = selectTasksSql({ task: CELERY.task } as BackendTables, []).text;
   const reads = new Map<string, number>();
+  const count = (text: unknown, values: unknown): void => {
+    if (text === readText && Array.isArray(values) && Array.isArray(values[0])) for (const id of values[0] as string[]) reads.set(id, (reads.get(id) ?? 0) + 1);
+  };
+  // The backend sends its statements on the driver's pool; TypeORM's runners check connections out
+  // of it instead of calling pool.query, so nothing is counted twice.
+  const pool = (ds.driver as unknown as { master: Pool }).master;
+  const poolQuery = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<unknown>;
+  pool.query = (async (text: string, values?: unknown[]) => {
+    const result = await poolQuery(text, values);
+    count(text, values);
+    return result;
+  }) as unknown as typeof pool.query;
   const original = ds.query.bind(ds);
   ds.query = (async (text: string, values?: unknown[]) => {
     const rows = await original(text, values);
-    if (text === readText && Array.isArray(values?.[0])) for (const id of values[0] as string[]) reads.set(id, (reads.get(id) ?? 0) + 1);
+    count(text, values);
     return rows;
   }) as typeof ds.query;
   return reads;
