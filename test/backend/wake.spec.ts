@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
-import type { Client, Notification, Pool } from 'pg';
+import type { Client, Notification, Pool, PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidOptionError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, WaitTimeoutError, defineCeleryEntities } from '../../lib';
 import { wakeNames, wakeStatements } from '../../lib/dialects/postgres/wake-sql';
@@ -42,21 +42,28 @@ function countReads(ds: DataSource): Map<string, number> {
   const count = (text: unknown, values: unknown): void => {
     if (text === readText && Array.isArray(values) && Array.isArray(values[0])) for (const id of values[0] as string[]) reads.set(id, (reads.get(id) ?? 0) + 1);
   };
-  // The backend sends its statements on the driver's pool; TypeORM's runners check connections out
-  // of it instead of calling pool.query, so nothing is counted twice.
+  // Every statement, the backend's own and TypeORM's runners', runs on a connection checked out of
+  // the driver's pool: count on those connections, once each, after the read has answered.
   const pool = (ds.driver as unknown as { master: Pool }).master;
-  const poolQuery = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<unknown>;
-  pool.query = (async (text: string, values?: unknown[]) => {
-    const result = await poolQuery(text, values);
-    count(text, values);
-    return result;
-  }) as unknown as typeof pool.query;
-  const original = ds.query.bind(ds);
-  ds.query = (async (text: string, values?: unknown[]) => {
-    const rows = await original(text, values);
-    count(text, values);
-    return rows;
-  }) as typeof ds.query;
+  const wrapped = new WeakSet<PoolClient>();
+  const wrap = (client: PoolClient): PoolClient => {
+    if (wrapped.has(client)) return client;
+    wrapped.add(client);
+    const clientQuery = client.query.bind(client) as (...args: unknown[]) => unknown;
+    client.query = ((...args: unknown[]) => {
+      const result = clientQuery(...args);
+      if (result instanceof Promise) return result.then((r: unknown) => (count(args[0], args[1]), r));
+      return result;
+    }) as typeof client.query;
+    return client;
+  };
+  // TypeORM checks out with a callback, the backend with a promise.
+  type Done = (error: Error | undefined, client: PoolClient | undefined, release: (e?: Error) => void) => void;
+  const connect = pool.connect.bind(pool) as (done?: Done) => Promise<PoolClient> | undefined;
+  pool.connect = ((done?: Done) => {
+    if (done) return connect((error, client, release) => done(error, client && wrap(client), release));
+    return (connect() as Promise<PoolClient>).then(wrap);
+  }) as unknown as typeof pool.connect;
   return reads;
 }
 
