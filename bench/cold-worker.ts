@@ -23,6 +23,8 @@ export interface ColdReport {
   ok: boolean;
   attempts: number;
   code?: string;
+  /** Milliseconds in initialize itself (SafeSynchronizer.initialize or DataSource.initialize), in this process. */
+  initMs?: number;
 }
 
 const config = JSON.parse(process.env.TRB_WORKER_CONFIG ?? '{}') as ColdConfig;
@@ -43,10 +45,12 @@ async function main(): Promise<ColdReport> {
   const attempts = config.mode === 'retry' ? RETRY_ATTEMPTS : 1;
   for (let attempt = 1; ; attempt++) {
     try {
+      const started = performance.now();
       if (config.mode === 'safe') await SafeSynchronizer.initialize(ds);
       else await ds.initialize();
+      const initMs = performance.now() - started;
       await ds.destroy();
-      return { ok: true, attempts: attempt };
+      return { ok: true, attempts: attempt, initMs };
     } catch (error) {
       if (ds.isInitialized) await ds.destroy().catch(() => undefined);
       if (attempt >= attempts) return { ok: false, attempts: attempt, code: findPgError(error)?.code ?? String(error).slice(0, 80) };

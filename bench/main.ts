@@ -15,11 +15,13 @@ import { storeThroughput } from './store-throughput';
 import { BenchContext, BenchRow } from './support';
 import { wakeLatency } from './wake-latency';
 import { warmStart } from './warm-start';
+import { startCost } from './start-cost';
 import { mysqlStore } from './mysql-store';
 import { celeryNode } from './celery-node';
 
 const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   warm: warmStart,
+  start: startCost,
   cold: coldStart,
   store: storeThroughput,
   wake: wakeLatency,

@@ -46,22 +46,44 @@ const TASK_SELECT =
  * Returns one row when the write was applied, none when precedence refused it.
  */
 export function storeSql(t: BackendTables, p: StoreParams, notifyInline: boolean): SqlQuery {
-  const values: unknown[] = [t.taskSequence, p.taskId, p.status, p.result, p.traceback, p.name, p.args, p.kwargs, p.worker, p.retries, p.queue, READY_STATES];
-  const notify = notifyInline ? `CASE WHEN status::text OPERATOR(pg_catalog.=) ANY ($12::text[]) AND pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.<) ${NOTIFY_QUEUE_LIMIT} THEN pg_catalog.pg_notify($${values.push(t.channel)}::text, task_id::text) END` : 'NULL';
-  const extraColumns = p.extra.map(([column]) => column);
-  const extraPlaceholders = p.extra.map(([, value]) => `$${values.push(value)}`);
+  return storeRowsSql(t, [p], notifyInline);
+}
+
+/**
+ * {@link storeSql} for several tasks in one statement (one commit): what
+ * concurrent stores from one process are coalesced into (see store-batcher.ts).
+ * The task ids must be distinct (ON CONFLICT DO UPDATE may touch a row only
+ * once per statement) and every row must carry the same extra columns.
+ * Returns one row, with its task_id, per write that was applied.
+ */
+export function storeRowsSql(t: BackendTables, rows: readonly StoreParams[], notifyInline: boolean): SqlQuery {
+  const values: unknown[] = [t.taskSequence, READY_STATES];
+  const ready = (expr: string) => `${expr}::text OPERATOR(pg_catalog.=) ANY ($2::text[])`;
+  const notify = notifyInline
+    ? `CASE WHEN ${ready('status')} AND pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.<) ${NOTIFY_QUEUE_LIMIT} THEN pg_catalog.pg_notify($${values.push(t.channel)}::text, task_id::text) END`
+    : 'NULL';
+  const extraColumns = (rows[0]?.extra ?? []).map(([column]) => column);
+  const tuples = rows.map((p) => {
+    const $ = (value: unknown) => `$${values.push(value)}`;
+    const status = $(p.status);
+    const extras = p.extra.map(([, value]) => `, ${$(value)}`).join('');
+    return (
+      `(pg_catalog.nextval($1::text::regclass), ${$(p.taskId)}::varchar, ${status}::varchar, ${$(p.result)}::bytea, CASE WHEN ${ready(status)} THEN ${UTC_NOW} END, ` +
+      `${$(p.traceback)}::text, ${$(p.name)}::varchar, ${$(p.args)}::bytea, ${$(p.kwargs)}::bytea, ${$(p.worker)}::varchar, ${$(p.retries)}::int, ${$(p.queue)}::varchar${extras})`
+    );
+  });
   const extraSets = extraColumns.map((c) => `, ${c} = EXCLUDED.${c}`).join('');
   const text = `WITH stored AS (
   INSERT INTO ${t.task} AS m (id, ${TASK_COLUMNS}${extraColumns.map((c) => `, ${c}`).join('')})
-  VALUES (pg_catalog.nextval($1::text::regclass), $2::varchar, $3::varchar, $4::bytea, CASE WHEN $3::text OPERATOR(pg_catalog.=) ANY ($12::text[]) THEN ${UTC_NOW} END, $5::text, $6::varchar, $7::bytea, $8::bytea, $9::varchar, $10::int, $11::varchar${extraPlaceholders.map((x) => `, ${x}`).join('')})
+  VALUES ${tuples.join(',\n    ')}
   ON CONFLICT (task_id) DO UPDATE SET
     status = EXCLUDED.status, result = EXCLUDED.result, date_done = EXCLUDED.date_done, traceback = EXCLUDED.traceback,
     name = COALESCE(EXCLUDED.name, m.name), args = COALESCE(EXCLUDED.args, m.args), kwargs = COALESCE(EXCLUDED.kwargs, m.kwargs),
     worker = COALESCE(EXCLUDED.worker, m.worker), retries = COALESCE(EXCLUDED.retries, m.retries), queue = COALESCE(EXCLUDED.queue, m.queue)${extraSets}
-  WHERE m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])) OR EXCLUDED.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])
+  WHERE m.status IS NULL OR NOT (${ready('m.status')}) OR ${ready('EXCLUDED.status')}
   RETURNING task_id, status
 )
-SELECT status, ${notify} AS notified FROM stored`;
+SELECT task_id, status, ${notify} AS notified FROM stored`;
   return { text, values };
 }
 

@@ -4,7 +4,8 @@ import { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, Sto
 import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from '../../backend/tables';
 import { DatabaseError, ForeignObjectError, MissingTableError, ResultBackendError } from '../../errors';
 import type { Logger } from '../../logger';
-import { SAFE_SYNCHRONIZER_DEFAULTS, WAIT_REGISTER_LOCK_TIMEOUT_MS } from '../../options';
+import { SAFE_SYNCHRONIZER_DEFAULTS, STORE_BATCH, WAIT_REGISTER_LOCK_TIMEOUT_MS } from '../../options';
+import { StoreBatcher } from '../../backend/store-batcher';
 import type { SqlQuery } from '../../query';
 import * as sql from './backend-sql';
 import { PgCode, findPgError } from './codes';
@@ -36,6 +37,14 @@ export class PostgresStore implements ResultStore {
   private firstSeenReady = false;
   private missing = false;
   private wakeMode: Promise<WakeMode> | undefined;
+  private readonly batcher = new StoreBatcher({
+    ...STORE_BATCH,
+    one: async (params) => (await this.write('store result', async () => sql.storeSql(this.tables, params, await this.inline()))).length > 0,
+    many: async (rows) => {
+      const applied = await this.write<{ task_id: string }>('store results', async () => sql.storeRowsSql(this.tables, rows, await this.inline()));
+      return new Set(applied.map((r) => r.task_id));
+    },
+  });
 
   constructor(
     private readonly dataSource: DataSource,
@@ -78,10 +87,13 @@ export class PostgresStore implements ResultStore {
     return Number.POSITIVE_INFINITY;
   }
 
-  async store(params: StoreParams): Promise<boolean> {
-    const inline = (await this.wake()) === 'inline';
-    const rows = await this.write('store result', () => sql.storeSql(this.tables, params, inline));
-    return rows.length > 0;
+  /** Concurrent stores share statements (see store-batcher.ts). */
+  store(params: StoreParams): Promise<boolean> {
+    return this.batcher.store(params);
+  }
+
+  private async inline(): Promise<boolean> {
+    return (await this.wake()) === 'inline';
   }
 
   tablesMissing(): boolean {
@@ -149,14 +161,14 @@ export class PostgresStore implements ResultStore {
    * synchronize, schema:sync, a generated migration) the id sequences may be
    * missing; they are created once, under the schema lock, and the write is sent again.
    */
-  private async write<T = Record<string, unknown>>(operation: string, q: () => SqlQuery): Promise<T[]> {
+  private async write<T = Record<string, unknown>>(operation: string, q: () => Promise<SqlQuery> | SqlQuery): Promise<T[]> {
     try {
-      return await this.run.query<T>(operation, q());
+      return await this.run.query<T>(operation, await q());
     } catch (error) {
       if (findPgError(error)?.code !== PgCode.UNDEFINED_TABLE) throw error;
       if (!(await this.run.retry('create the id sequences', () => ensureSequences(this.dataSource, this.tables.sequences, SAFE_SYNCHRONIZER_DEFAULTS.lockTimeoutMs)))) throw error;
       this.options.logger.info('created the missing id sequences', { sequences: this.tables.sequences.map((s) => `${s.schema}.${s.name}`) });
-      return this.run.query<T>(operation, q());
+      return this.run.query<T>(operation, await q());
     }
   }
 
