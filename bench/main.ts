@@ -55,8 +55,15 @@ async function main(): Promise<void> {
     console.log(`PostgreSQL ${rows[0].v} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${ctx.smoke ? ', SMOKE sizes' : ''}`);
     for (const name of options.only ?? Object.keys(BENCHMARKS)) {
       const t = performance.now();
-      await BENCHMARKS[name](ctx);
-      console.log(`  ${name}: done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      try {
+        await BENCHMARKS[name](ctx);
+        console.log(`  ${name}: done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      } catch (error) {
+        // One broken benchmark must not throw away the others' figures: it gets a row of its own, and the run fails.
+        console.error(error);
+        ctx.rows.push({ benchmark: name, case: 'failed', ours: `failed: ${String(error).split('\n')[0]}`, baseline: '', ratio: '', target: '', met: false });
+        process.exitCode = 1;
+      }
     }
   } finally {
     await server.stop();

@@ -6,7 +6,7 @@
  * query path). For reference, the design before the trigger: the upsert with
  * an inline NOTIFY on every store, on a table without the trigger.
  */
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
 import { storeSql } from '../lib/dialects/postgres/backend-sql';
@@ -60,17 +60,21 @@ export async function storeThroughput(ctx: BenchContext): Promise<void> {
             await ds.destroy();
           }
         };
-        const rawRun = async (notify: boolean) => {
+        const rawRun = async (notify: boolean, waited = false) => {
           // The baseline writes where we write; the inline-NOTIFY reference on the table without the trigger.
           const pool = new Pool({ connectionString: notify ? rawUrl : oursUrl, max: c });
+          const r = round++;
+          const listener = waited ? await inlineWaiter(rawUrl, Array.from({ length: total }, (_, i) => `r-${r}-${i}`)) : null;
           try {
             await Promise.all(Array.from({ length: c }, () => pool.query('SELECT 1')));
-            const r = round++;
-            return await drive(total, c, (i) => {
+            const rate = await drive(total, c, (i) => {
               const q = rawStore(`r-${r}-${i}`, i, notify);
               return pool.query(q.text, q.values);
             });
+            await listener?.all;
+            return rate;
           } finally {
+            await listener?.close();
             await pool.end();
           }
         };
@@ -88,28 +92,35 @@ export async function storeThroughput(ctx: BenchContext): Promise<void> {
         const raw = median(runs.baseline);
         // For reference, what every store paid before: the same upsert with an inline NOTIFY.
         const notifying = await rawRun(true);
-        // And with a waiter on every task: each store's trigger finds an interest and NOTIFYs.
-        const waited = await oursRun('w', (backend, ds) => withWaiters(ds, backend, total, c, round++));
+        // And with a waiter on every task: each store's trigger finds an interest and NOTIFYs. The
+        // old design's figure with the same waiter: every store NOTIFYs, a LISTEN client re-reads each woken task.
+        const waited = await oursRun('w', (backend) => withWaiters(oursUrl, backend, total, c, round++));
+        const notifyingWaited = await rawRun(true, true);
         ctx.rows.push({
           benchmark: 'storeResult',
           case: `${c} writer(s), ${total} stores`,
           ours: `${ours.toFixed(0)}/s (nobody waits); ${waited.toFixed(0)}/s (a waiter on every task)`,
-          baseline: `raw upsert ${raw.toFixed(0)}/s; raw upsert + NOTIFY ${notifying.toFixed(0)}/s`,
-          ratio: `${ratio(ours / raw)} (waited: ${ratio(waited / raw)})`,
-          target: '≥ 0.9× raw, nobody waiting',
-          met: ours / raw >= 0.9,
+          baseline: `raw upsert ${raw.toFixed(0)}/s; raw upsert + NOTIFY ${notifying.toFixed(0)}/s (${notifyingWaited.toFixed(0)}/s with the same waiter)`,
+          ratio: `${ratio(ours / raw)} (waited: ${ratio(waited / raw)}; ${ratio(waited / notifyingWaited)} of NOTIFY-every-store with its waiter)`,
+          target: c === 16 ? '≥ 0.9× raw; waited ≥ 0.6× raw' : '≥ 0.9× raw, nobody waiting',
+          met: ours / raw >= 0.9 && (c !== 16 || waited / raw >= 0.6),
         });
       }
     }),
   );
 }
 
-async function withWaiters(ds: DataSource, writer: ResultBackend, total: number, c: number, round: number): Promise<number> {
+/**
+ * The RPC pattern: a client process waits on every task while a worker stores them. The waiter has a
+ * DataSource (and pool) of its own, as a separate app would; every wait has recorded its interest
+ * before the clock starts, and none re-reads on a timer, so a missed wake-up would hang the run.
+ */
+async function withWaiters(url: string, writer: ResultBackend, total: number, c: number, round: number): Promise<number> {
+  const ds = await new DataSource({ type: 'postgres', url, entities: [TaskMeta, TaskSetMeta], poolSize: 4 }).initialize();
   const waiter = new ResultBackend(ds, { recheckIntervalMs: 0 });
   try {
     const ids = Array.from({ length: total }, (_, i) => `w-${round}-${i}`);
     const waits = ids.map((id) => waiter.waitForResult(id, { timeoutMs: 120_000 }));
-    // Every wait has recorded its interest before the clock starts.
     for (;;) {
       const [{ n }] = (await ds.query('SELECT count(*)::int AS n FROM celery_taskmeta_waiters WHERE task_id = ANY($1::text[])', [ids])) as { n: number }[];
       if (n === total) break;
@@ -120,5 +131,46 @@ async function withWaiters(ds: DataSource, writer: ResultBackend, total: number,
     return rate;
   } finally {
     await waiter.close();
+    await ds.destroy();
   }
+}
+
+/**
+ * The waiter of the old design, for its reference figure: LISTEN on the channel the inline NOTIFY
+ * uses, and re-read the woken tasks, batched per tick, until every one has been read back.
+ */
+async function inlineWaiter(url: string, ids: readonly string[]): Promise<{ all: Promise<void>; close(): Promise<void> }> {
+  const listener = new Client({ connectionString: url });
+  const reader = new Pool({ connectionString: url, max: 4 });
+  await listener.connect();
+  const pending = new Set(ids);
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const woken = new Set<string>();
+  let flushing = false;
+  const flush = (): void => {
+    if (flushing || woken.size === 0) return;
+    flushing = true;
+    setImmediate(async () => {
+      const batch = [...woken];
+      woken.clear();
+      const { rows } = await reader.query<{ task_id: string }>('SELECT task_id, status, result FROM "public"."celery_taskmeta" WHERE task_id = ANY($1::text[])', [batch]);
+      for (const row of rows) pending.delete(row.task_id);
+      if (pending.size === 0) done();
+      flushing = false;
+      flush();
+    });
+  };
+  listener.on('notification', (n) => {
+    if (n.payload) woken.add(n.payload);
+    flush();
+  });
+  await listener.query(`LISTEN ${TABLES.channel}`);
+  return {
+    all,
+    close: async () => {
+      await listener.end();
+      await reader.end();
+    },
+  };
 }

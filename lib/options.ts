@@ -440,12 +440,15 @@ export interface ResultBackendOptions<TTask = TaskEntityClass, TGroup = GroupEnt
  */
 export const WAIT_REGISTER_LOCK_TIMEOUT_MS = 1000;
 
+/** How long finished waits' interests gather before one DELETE drops them all (see result-waiter.ts). */
+export const UNREGISTER_DELAY_MS = 20;
+
 /**
  * Concurrent stores on PostgreSQL (see store-batcher.ts): up to
  * `maxInFlight` statements run at once; stores that arrive meanwhile share
  * the next statement, up to `maxRows` rows and `maxBytes` of payload.
  */
-export const STORE_BATCH = Object.freeze({ maxInFlight: 4, maxRows: 100, maxBytes: 1024 * 1024 });
+export const STORE_BATCH = Object.freeze({ maxInFlight: 2, maxRows: 100, maxBytes: 1024 * 1024 });
 
 export const RESULT_BACKEND_DEFAULTS = Object.freeze({
   expiresMs: 86_400_000,
