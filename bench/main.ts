@@ -55,9 +55,11 @@ async function main(): Promise<void> {
     console.log(`PostgreSQL ${rows[0].v} (${server.embedded ? 'embedded' : 'DATABASE_URL'}), ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${ctx.smoke ? ', SMOKE sizes' : ''}`);
     for (const name of options.only ?? Object.keys(BENCHMARKS)) {
       const t = performance.now();
+      const before = ctx.rows.length;
       try {
         await BENCHMARKS[name](ctx);
-        console.log(`  ${name}: done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        // Its rows at once, so that a run that dies later still leaves these figures behind.
+        console.log(`  ${name}: done in ${((performance.now() - t) / 1000).toFixed(1)} s\n${table(ctx.rows.slice(before))}`);
       } catch (error) {
         // One broken benchmark must not throw away the others' figures: it gets a row of its own, and the run fails.
         console.error(error);

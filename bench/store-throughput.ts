@@ -63,6 +63,9 @@ export async function storeThroughput(ctx: BenchContext): Promise<void> {
         const rawRun = async (notify: boolean, waited = false) => {
           // The baseline writes where we write; the inline-NOTIFY reference on the table without the trigger.
           const pool = new Pool({ connectionString: notify ? rawUrl : oursUrl, max: c });
+          // pg-pool's end() resolves before its clients' sockets have closed; the database drop that
+          // follows terminates them (57P01), and an 'error' event nobody listens to would end the run.
+          pool.on('error', () => undefined);
           const r = round++;
           const listener = waited ? await inlineWaiter(rawUrl, Array.from({ length: total }, (_, i) => `r-${r}-${i}`)) : null;
           try {
@@ -142,6 +145,9 @@ async function withWaiters(url: string, writer: ResultBackend, total: number, c:
 async function inlineWaiter(url: string, ids: readonly string[]): Promise<{ all: Promise<void>; close(): Promise<void> }> {
   const listener = new Client({ connectionString: url });
   const reader = new Pool({ connectionString: url, max: 4 });
+  // As in rawRun: connections still closing when the database is dropped must not end the run.
+  reader.on('error', () => undefined);
+  listener.on('error', () => undefined);
   await listener.connect();
   const pending = new Set(ids);
   let done!: () => void;

@@ -446,9 +446,10 @@ export const UNREGISTER_DELAY_MS = 20;
 /**
  * Concurrent stores on PostgreSQL (see store-batcher.ts): up to
  * `maxInFlight` statements run at once; stores that arrive meanwhile share
- * the next statement, up to `maxRows` rows and `maxBytes` of payload.
+ * the next statement, up to `maxRows` rows and `maxBytes` of payload, and go
+ * anyway after `maxWaitMs` when no slot frees (a stalled statement).
  */
-export const STORE_BATCH = Object.freeze({ maxInFlight: 2, maxRows: 100, maxBytes: 1024 * 1024 });
+export const STORE_BATCH = Object.freeze({ maxInFlight: 2, maxWaitMs: 5, maxRows: 100, maxBytes: 1024 * 1024 });
 
 export const RESULT_BACKEND_DEFAULTS = Object.freeze({
   expiresMs: 86_400_000,

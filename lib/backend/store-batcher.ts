@@ -13,8 +13,13 @@
  * statement: a lone writer pays nothing. Only stores that would otherwise
  * wait are grouped.
  *
- * What a batch keeps: task ids are distinct in it (a second store of an id
- * waits for the next statement, so stores of one task apply in call order);
+ * Stores that find no slot wait at most `maxWaitMs`: then they go anyway,
+ * as one more statement, so a statement that stalls on a row lock holds the
+ * others back for that long, not until it ends.
+ *
+ * What a batch keeps: task ids are distinct in it, and a store of a task
+ * that is in a running statement waits for it to end (so stores of one task
+ * apply in call order);
  * all rows carry the same extra columns; the bytes of a batch are bounded.
  * When a batch fails, each of its stores is sent again on its own, so each
  * caller gets its own outcome (a CHECK violation fails only its store).
@@ -24,6 +29,12 @@ import type { StoreParams } from './store';
 export interface StoreBatcherOptions {
   /** Statements that may run at once; stores beyond that wait and are grouped. */
   maxInFlight: number;
+  /**
+   * How long queued stores wait for a slot before they go anyway, as one more
+   * statement: a statement that stalls (a row lock someone holds) holds the
+   * others back this long at most.
+   */
+  maxWaitMs: number;
   /** Rows in one statement at most. */
   maxRows: number;
   /** Payload bytes (result, args, kwargs, traceback) in one statement at most; a bigger store goes alone. */
@@ -52,6 +63,9 @@ function shapeOf(p: StoreParams): string {
 export class StoreBatcher {
   private readonly queue: Pending[] = [];
   private inFlight = 0;
+  /** Task ids in statements that are running: a later store of one of them waits, so stores of a task apply in call order. */
+  private readonly running = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: StoreBatcherOptions) {}
 
@@ -63,34 +77,51 @@ export class StoreBatcher {
   }
 
   private pump(): void {
-    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
-      const batch = this.take();
-      this.inFlight++;
-      void this.send(batch).finally(() => {
-        this.inFlight--;
+    while (this.inFlight < this.options.maxInFlight && this.launch());
+    if (this.queue.length > 0 && !this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.launch();
         this.pump();
-      });
+      }, this.options.maxWaitMs);
     }
+  }
+
+  /** Sends the next statement, if any store in the queue may go now. */
+  private launch(): boolean {
+    const batch = this.take();
+    if (batch.length === 0) return false;
+    this.inFlight++;
+    for (const b of batch) this.running.set(b.params.taskId, (this.running.get(b.params.taskId) ?? 0) + 1);
+    void this.send(batch).finally(() => {
+      this.inFlight--;
+      for (const b of batch) {
+        const n = this.running.get(b.params.taskId)! - 1;
+        if (n === 0) this.running.delete(b.params.taskId);
+        else this.running.set(b.params.taskId, n);
+      }
+      this.pump();
+    });
+    return true;
   }
 
   /** The next statement's stores, from the front of the queue, in order; what cannot join stays queued, in order. */
   private take(): Pending[] {
     const { maxRows, maxBytes } = this.options;
-    const first = this.queue[0];
     const batch: Pending[] = [];
     const ids = new Set<string>();
     // Ids of stores left behind: a later store of the same id must not overtake them.
     const blocked = new Set<string>();
-    const shape = shapeOf(first.params);
+    let shape = '';
     let bytes = 0;
     const rest: Pending[] = [];
     for (const pending of this.queue) {
       const p = pending.params;
       const size = bytesOf(p);
-      const joins =
-        batch.length === 0 ||
-        (batch.length < maxRows && !ids.has(p.taskId) && !blocked.has(p.taskId) && shapeOf(p) === shape && bytes + size <= maxBytes);
+      const free = !ids.has(p.taskId) && !blocked.has(p.taskId) && !this.running.has(p.taskId);
+      const joins = free && (batch.length === 0 || (batch.length < maxRows && shapeOf(p) === shape && bytes + size <= maxBytes));
       if (joins) {
+        if (batch.length === 0) shape = shapeOf(p);
         batch.push(pending);
         ids.add(p.taskId);
         bytes += size;

@@ -66,7 +66,7 @@ describe('Concurrent stores from one process share statements (one commit for ma
     const outcomes = await Promise.all(queued);
     expect(outcomes.every((o) => o.applied)).to.equal(true);
     const statements = log.inserts.slice(before);
-    // The 30 waited behind the held slots, so they left in one statement (or, had one slot freed early, a few).
+    // The 30 waited behind the held slots, and left together once they had waited maxWaitMs.
     expect(statements.length).to.be.lessThan(5);
     expect(statements.some((values) => values.filter((v) => typeof v === 'string' && v.startsWith('queued-')).length > 1)).to.equal(true);
     const rows = await query<{ task_id: string; result: Buffer }>(db.current().url, "SELECT task_id, result FROM celery_taskmeta WHERE task_id LIKE 'queued-%' ORDER BY id");
@@ -89,6 +89,21 @@ describe('Concurrent stores from one process share statements (one commit for ma
     expect(refused).to.have.property('pgCode', '23514');
     for (const o of [a, b, c]) expect(o).to.deep.equal({ applied: true });
     expect((await f.backend.getTaskMeta("ok-2")).result).to.equal("ok-2");
+  });
+
+  it(`statements that stall on a lock hold the others back for ${STORE_BATCH.maxWaitMs} ms, not until they end`, async () => {
+    const { holder, held } = await holdEverySlot(db.current().url, f);
+    try {
+      // Every slot is stuck behind the holder's row locks; these still go, as one more statement, and complete.
+      const free = await Promise.all([f.backend.markAsDone('free-1', 1), f.backend.markAsDone('free-2', 2)]);
+      expect(free).to.deep.equal([{ applied: true }, { applied: true }]);
+      const [{ n }] = await query<{ n: number }>(db.current().url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [APP]);
+      expect(n, 'the held stores are still waiting').to.equal(STORE_BATCH.maxInFlight);
+    } finally {
+      await holder.query('COMMIT');
+      await holder.end();
+    }
+    await Promise.all(held);
   });
 
   it('two stores of one task never share a statement, so they apply in call order (a ready state then a late STARTED: the STARTED is refused)', async () => {
