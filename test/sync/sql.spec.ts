@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createFirstSeenSql, deleteAbandonedBatchSql, deleteExpiredBatchSql, forgetFirstSeenSql, recordFirstSeenBatchSql, storeSql } from '../../lib/dialects/postgres/backend-sql';
+import { createFirstSeenSql, deleteAbandonedBatchSql, deleteExpiredBatchSql, forgetFirstSeenSql, recordFirstSeenBatchSql, storeRowsSql, storeSql } from '../../lib/dialects/postgres/backend-sql';
 import { firstSeenTableName } from '../../lib/backend/tables';
 import { quoteIdent } from '../../lib/query';
 import { advisoryXactLockSql, createSequenceSql, lockHoldersSql, setLockWaitSettingsSql } from '../../lib/dialects/postgres/sync-sql';
@@ -33,11 +33,25 @@ describe('The SQL, as text', () => {
     const { text, values } = storeSql(tables, store, true);
     expect(text).to.contain('pg_catalog.nextval($1::text::regclass)');
     expect(text).to.contain('ON CONFLICT (task_id) DO UPDATE');
-    expect(text).to.contain('WHERE m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])) OR EXCLUDED.status::text OPERATOR(pg_catalog.=) ANY ($12::text[])');
+    expect(text).to.contain('WHERE m.status IS NULL OR NOT (m.status::text OPERATOR(pg_catalog.=) ANY ($2::text[])) OR EXCLUDED.status::text OPERATOR(pg_catalog.=) ANY ($2::text[])');
     // A full NOTIFY queue would fail the commit: past half full, the store skips its NOTIFY and the waiter wakes on its re-read.
-    expect(text).to.contain('pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.<) 0.5 THEN pg_catalog.pg_notify($13::text, task_id::text)');
+    expect(text).to.contain('pg_catalog.pg_notification_queue_usage() OPERATOR(pg_catalog.<) 0.5 THEN pg_catalog.pg_notify($3::text, task_id::text)');
     expect(values[0]).to.equal('"public"."task_id_sequence"');
-    expect(values[11]).to.deep.equal(['SUCCESS', 'FAILURE', 'REVOKED']);
+    expect(values[1]).to.deep.equal(['SUCCESS', 'FAILURE', 'REVOKED']);
+    expect(values[2]).to.equal(tables.channel);
+    // date_done is set in SQL for a ready state, from the row's own status placeholder.
+    expect(text).to.contain(`$4::varchar, $5::varchar, $6::bytea, CASE WHEN $5::text OPERATOR(pg_catalog.=) ANY ($2::text[]) THEN (pg_catalog.now() AT TIME ZONE 'UTC') END`);
+    expect(values.slice(3, 5)).to.deep.equal([store.taskId, store.status]);
+  });
+
+  it('stores several tasks in one statement, each row with its own placeholders, and returns the ids it applied', () => {
+    const { text, values } = storeRowsSql(tables, [store, { ...store, taskId: 'u', status: 'STARTED' }], false);
+    expect(text).to.contain('RETURNING task_id, status');
+    expect(text.match(/pg_catalog\.nextval\(\$1::text::regclass\)/g)).to.have.length(2);
+    // Row one: $3..$12; row two: $13..$22. Each row's date_done reads its own status.
+    expect(text).to.contain('CASE WHEN $4::text OPERATOR(pg_catalog.=) ANY ($2::text[])').and.contain('CASE WHEN $14::text OPERATOR(pg_catalog.=) ANY ($2::text[])');
+    expect(values).to.have.length(22);
+    expect([values[2], values[3], values[12], values[13]]).to.deep.equal(['t', 'SUCCESS', 'u', 'STARTED']);
   });
 
   it('sends no NOTIFY from the store where the task table has the wake-up trigger', () => {

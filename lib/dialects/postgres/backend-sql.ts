@@ -64,12 +64,13 @@ export function storeRowsSql(t: BackendTables, rows: readonly StoreParams[], not
     : 'NULL';
   const extraColumns = (rows[0]?.extra ?? []).map(([column]) => column);
   const tuples = rows.map((p) => {
-    const $ = (value: unknown) => `$${values.push(value)}`;
-    const status = $(p.status);
-    const extras = p.extra.map(([, value]) => `, ${$(value)}`).join('');
+    // Placeholders numbered in column order: each row's ten values, then its extra columns.
+    const [taskId, status, result, traceback, name, args, kwargs, worker, retries, queue, ...extras] = [
+      p.taskId, p.status, p.result, p.traceback, p.name, p.args, p.kwargs, p.worker, p.retries, p.queue, ...p.extra.map(([, value]) => value),
+    ].map((value) => `$${values.push(value)}`);
     return (
-      `(pg_catalog.nextval($1::text::regclass), ${$(p.taskId)}::varchar, ${status}::varchar, ${$(p.result)}::bytea, CASE WHEN ${ready(status)} THEN ${UTC_NOW} END, ` +
-      `${$(p.traceback)}::text, ${$(p.name)}::varchar, ${$(p.args)}::bytea, ${$(p.kwargs)}::bytea, ${$(p.worker)}::varchar, ${$(p.retries)}::int, ${$(p.queue)}::varchar${extras})`
+      `(pg_catalog.nextval($1::text::regclass), ${taskId}::varchar, ${status}::varchar, ${result}::bytea, CASE WHEN ${ready(status)} THEN ${UTC_NOW} END, ` +
+      `${traceback}::text, ${name}::varchar, ${args}::bytea, ${kwargs}::bytea, ${worker}::varchar, ${retries}::int, ${queue}::varchar${extras.map((x) => `, ${x}`).join('')})`
     );
   });
   const extraSets = extraColumns.map((c) => `, ${c} = EXCLUDED.${c}`).join('');
