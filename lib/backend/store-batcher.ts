@@ -18,9 +18,9 @@
  * others back for that long, not until it ends.
  *
  * What a batch keeps: task ids are distinct in it, and a store of a task
- * that is in a running statement waits for it to end (so stores of one task
- * apply in call order);
- * all rows carry the same extra columns; the bytes of a batch are bounded.
+ * that is in a running statement waits for it to end, so stores of one task
+ * apply in call order; all rows carry the same extra columns; the bytes of a
+ * batch are bounded.
  * When a batch fails, each of its stores is sent again on its own, so each
  * caller gets its own outcome (a CHECK violation fails only its store).
  */

@@ -32,7 +32,8 @@ export function driverPool(dataSource: DataSource): Pool | null {
   });
   if (listensToQueries) return null;
   const pool = (dataSource.driver as unknown as PgDriverPool).master;
-  return pool && typeof pool.query === 'function' ? pool : null;
+  // poolQuery checks connections out: that is what the pool must offer.
+  return pool && typeof pool.connect === 'function' ? pool : null;
 }
 
 /**
