@@ -6,10 +6,10 @@
 import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta } from '../lib';
-import { selectTasksSql } from '../lib/dialects/postgres/backend-sql';
+import { selectOutcomesSql } from '../lib/dialects/postgres/backend-sql';
 import { BenchContext, median, ms, percentile, ratio, sideBySide, time, withDb } from './support';
 
-const TABLES = { task: '"public"."celery_taskmeta"' } as Parameters<typeof selectTasksSql>[0];
+const TABLES = { task: '"public"."celery_taskmeta"' } as Parameters<typeof selectOutcomesSql>[0];
 
 /** Finished rows written in one statement, each result the JSON of its index, as storeResult writes them. */
 async function seedFinished(ds: DataSource, prefix: string, n: number, ageSeconds = 0): Promise<void> {
@@ -34,7 +34,7 @@ export async function joinGroup(ctx: BenchContext): Promise<void> {
         const ids = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
         await backend.saveGroup(`group-${n}`, ids);
         await ds.query('ANALYZE celery_taskmeta');
-        const q = selectTasksSql(TABLES, ids);
+        const q = selectOutcomesSql(TABLES, ids);
         // Warm-up, unmeasured: the first calls of either side pay for JIT compilation and plan caching.
         for (let i = 0; i < 3; i++) {
           await backend.joinGroup(`group-${n}`);

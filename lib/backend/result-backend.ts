@@ -11,7 +11,7 @@ import { MySqlStore } from '../dialects/mysql/store';
 import { PostgresStore } from '../dialects/postgres/store';
 import { MariaDbTaskMeta, MariaDbTaskSetMeta, MySqlTaskMeta, MySqlTaskSetMeta } from '../../entities/mysql-task-meta';
 import { TaskState } from '../celery/states';
-import type { ResultStore, StatementRunner, StoreParams, TaskRow } from './store';
+import type { OutcomeRow, ResultStore, StatementRunner, StoreParams, TaskRow } from './store';
 import { GroupEntityClass, TaskEntityClass, resolveEntities } from './tables';
 import { MAX_ID_LENGTH, checkPayloadSize, validateOptionalText, validateRetries, validateState, validateTaskId } from './validate';
 
@@ -89,7 +89,7 @@ export class ResultBackend {
   private readonly options: ResolvedResultBackendOptions;
   /** The statements of this database: PostgreSQL's, or MySQL's and MariaDB's. */
   private readonly store: ResultStore;
-  private readonly waiter: ResultWaiter<TaskRow>;
+  private readonly waiter: ResultWaiter<OutcomeRow>;
   private closed = false;
 
   constructor(
@@ -110,8 +110,8 @@ export class ResultBackend {
     this.store = dialect === 'mysql' ? new MySqlStore(dataSource, task, group, run, logger) : new PostgresStore(dataSource, task, group, run, { listen, listenConnection, logger });
     // Where the database cannot push (MySQL), or listen is off, waits poll, batched, at pollIntervalMs.
     const push = this.store.push;
-    this.waiter = new ResultWaiter<TaskRow>({
-      fetch: (ids) => this.store.readTasks(ids),
+    this.waiter = new ResultWaiter<OutcomeRow>({
+      fetch: (ids) => this.store.readOutcomes(ids),
       connect: push ? () => push.connect() : null,
       channel: () => push?.channel() ?? '',
       intervalMs: push ? this.options.recheckIntervalMs : this.options.pollIntervalMs,
@@ -164,7 +164,7 @@ export class ResultBackend {
   async waitForResult<T = unknown>(taskId: string, options: WaitOptions = {}): Promise<T> {
     validateTaskId(taskId);
     const rows = await this.waiter.wait([taskId], validateTimeout(options.timeoutMs), options.signal);
-    return this.valueOf(this.toResult(rows.get(taskId)!), options.propagate ?? true) as T;
+    return this.valueOf(rows.get(taskId)!, options.propagate ?? true) as T;
   }
 
   /** Saves a group's member task ids, so any process can join it later. Saving the same id again replaces it. */
@@ -202,7 +202,7 @@ export class ResultBackend {
     const propagate = options.propagate ?? true;
     return group.taskIds.map((id) => {
       try {
-        return this.valueOf(this.toResult(rows.get(id)!), propagate) as T;
+        return this.valueOf(rows.get(id)!, propagate) as T;
       } catch (error) {
         // As Celery's join(propagate=False) returns a failed member's exception in its place,
         // a member whose row cannot be decoded gives its ResultDecodeError; the others their values.
@@ -302,7 +302,7 @@ export class ResultBackend {
     return {
       taskId: row.task_id,
       status: row.status ?? TaskState.PENDING,
-      result: row.result ? this.decode(() => codec.decodeResult(row.result!), at('result')) : null,
+      result: this.resultOf(row),
       dateDone: row.date_done,
       traceback: row.traceback,
       name: row.name,
@@ -314,10 +314,16 @@ export class ResultBackend {
     };
   }
 
-  private valueOf(meta: TaskResult, propagate: boolean): unknown {
-    if (!propagate || meta.status === TaskState.SUCCESS) return meta.result;
-    if (meta.status === TaskState.REVOKED) throw new TaskRevokedError(meta.taskId);
-    throw new TaskFailedError(meta.taskId, celeryToError(meta.result), meta.traceback);
+  private resultOf(row: OutcomeRow): unknown {
+    return row.result ? this.decode(() => this.options.codec.decodeResult(row.result!), { kind: 'task', id: row.task_id, column: 'result' }) : null;
+  }
+
+  /** What a wait or a join gives for a ready task: its value, or its failure thrown (unless propagate is false). */
+  private valueOf(row: OutcomeRow, propagate: boolean): unknown {
+    const result = this.resultOf(row);
+    if (!propagate || row.status === TaskState.SUCCESS) return result;
+    if (row.status === TaskState.REVOKED) throw new TaskRevokedError(row.task_id);
+    throw new TaskFailedError(row.task_id, celeryToError(result), row.traceback);
   }
 
   /**

@@ -21,6 +21,13 @@ export interface TaskRow {
   queue: string | null;
 }
 
+/**
+ * What a wait needs of a task's row to resolve: its state, and its result or
+ * error. Waits read only these columns: a wake-up does not pay for the
+ * columns a wait never returns (dates to parse, args to decode).
+ */
+export type OutcomeRow = Pick<TaskRow, 'task_id' | 'status' | 'result' | 'traceback'>;
+
 export interface GroupRow {
   taskset_id: string;
   result: Buffer | null;
@@ -89,7 +96,8 @@ export interface ResultStore {
   /** True when the write was applied, false when a stored ready state kept it out. */
   store(params: StoreParams): Promise<boolean>;
   readTask(taskId: string): Promise<TaskRow | undefined>;
-  readTasks(taskIds: readonly string[]): Promise<TaskRow[]>;
+  /** The outcome columns of these tasks, in one query (a few on MySQL): what waits and joins read. */
+  readOutcomes(taskIds: readonly string[]): Promise<OutcomeRow[]>;
   saveGroup(groupId: string, bytes: Buffer): Promise<void>;
   readGroup(groupId: string): Promise<GroupRow | undefined>;
   deleteGroup(groupId: string): Promise<boolean>;

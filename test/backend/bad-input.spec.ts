@@ -4,6 +4,7 @@ import {
   InvalidOptionError,
   InvalidTaskIdError,
   PayloadTooLargeError,
+  ResultDecodeError,
   ResultBackend,
   ResultBackendOptions,
   SafeMigrator,
@@ -127,5 +128,17 @@ describe('a hostile stored row cannot stall the reader', () => {
     expect(error).to.be.instanceOf(TaskFailedError);
     expect((error as TaskFailedError).message).to.match(/<negative int of (\d+|more than 1024) bits>/);
     expect((error as TaskFailedError).message.length).to.be.below(3000);
+  });
+  it('a wait reads only the outcome: args nobody can decode fail getTaskMeta, not waitForResult or joinGroup', async () => {
+    // Celery with result_extended stores args; a wait returns only the value, so it neither reads nor decodes them.
+    await query(
+      db.current().url,
+      "INSERT INTO celery_taskmeta (id, task_id, status, result, date_done, args) VALUES (nextval('task_id_sequence'), 'x', 'SUCCESS', $1, now(), $2)",
+      [Buffer.from('42'), Buffer.from([0x80, 0x05, 0xff, 0xfe])],
+    );
+    expect(await rejection(f.backend.getTaskMeta('x'))).to.be.instanceOf(ResultDecodeError).and.to.have.property('row').that.deep.equals({ kind: 'task', id: 'x', column: 'args' });
+    expect(await f.backend.waitForResult('x', { timeoutMs: 5000 })).to.equal(42);
+    await f.backend.saveGroup('g', ['x']);
+    expect(await f.backend.joinGroup('g', { timeoutMs: 5000 })).to.deep.equal([42]);
   });
 });

@@ -4,7 +4,7 @@ import type { Client, Notification, Pool, PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
 import { InvalidOptionError, ResultBackend, SafeSynchronizer, TaskMeta, TaskSetMeta, WaitTimeoutError, defineCeleryEntities } from '../../lib';
 import { wakeNames, wakeStatements } from '../../lib/dialects/postgres/wake-sql';
-import { BackendTables, selectTasksSql } from '../../lib/dialects/postgres/backend-sql';
+import { BackendTables, selectOutcomesSql } from '../../lib/dialects/postgres/backend-sql';
 import { runFleet } from '../../examples/support/fleet';
 import { BackendFixture, openBackend, rejection } from '../support/backend';
 import { asRole, postgresOptions, useTestDatabase, withFreshDatabase } from '../support/database';
@@ -37,7 +37,7 @@ async function listenRaw(url: string): Promise<{ client: Client; payloads: strin
 /** Counts, per task id, the reads of the task table a backend's DataSource has finished. */
 function countReads(ds: DataSource): Map<string, number> {
   // The statement a wait reads with, as the backend makes it.
-  const readText = selectTasksSql({ task: CELERY.task } as BackendTables, []).text;
+  const readText = selectOutcomesSql({ task: CELERY.task } as BackendTables, []).text;
   const reads = new Map<string, number>();
   const count = (text: unknown, values: unknown): void => {
     if (text === readText && Array.isArray(values) && Array.isArray(values[0])) for (const id of values[0] as string[]) reads.set(id, (reads.get(id) ?? 0) + 1);
@@ -166,6 +166,26 @@ describe('Wake-ups: NOTIFY only for waited-for tasks, from any writer', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     throw new Error('the finished wait’s interest was never dropped');
+  });
+
+  it('drops interests by their key, not by a scan of the table: 5,000 waits of other sessions cost a removal nothing', async () => {
+    await f.backend.markAsDone('first', 1); // the wake-up objects installed
+    const client = await connect(db.current().url);
+    try {
+      const mine = Array.from({ length: 50 }, (_, i) => `mine-${i}`);
+      await client.query(`INSERT INTO ${CELERY.interestTable} (task_id, pid) SELECT 'other-' || i, 999999 FROM generate_series(1, 5000) i`);
+      await client.query(`SELECT ${CELERY.registerFunction}($1::text[])`, [mine]);
+      // The table is not analyzed (it fills and drains faster than autovacuum looks): the planner knows nothing of its size.
+      await client.query('BEGIN');
+      await client.query(`SELECT ${CELERY.unregisterFunction}($1::text[])`, [mine]);
+      const [scans] = (await client.query(`SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = '${CELERY.interestTable}'::regclass`)).rows as { seq_scan: string }[];
+      await client.query('COMMIT');
+      expect(Number(scans.seq_scan), 'sequential scans of the interest table').to.equal(0);
+      const left = await query<{ n: number }>(db.current().url, `SELECT count(*)::int AS n FROM ${CELERY.interestTable}`);
+      expect(left).to.deep.equal([{ n: 5000 }]);
+    } finally {
+      await client.end();
+    }
   });
 
   /**

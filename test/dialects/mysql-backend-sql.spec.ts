@@ -23,7 +23,7 @@ import {
   saveGroupSql,
   selectGroupSql,
   selectTaskSql,
-  selectTasksSql,
+  selectOutcomesSql,
   storeApplied,
   storeSql,
   storeWouldApply,
@@ -222,7 +222,7 @@ describe('The MySQL/MariaDB result-store SQL, as text', () => {
       storeSql(seq, params('t', 'STARTED', { extra: [['`tenant`', 'x']] })),
       saveGroupSql(seq, 'g', Buffer.from('x')),
       selectTaskSql(t, 't'),
-      ...selectTasksSql(t, ['a', 'b', 'c']),
+      ...selectOutcomesSql(t, ['a', 'b', 'c']),
       deleteTaskSql(t, 't'),
       saveGroupSql(t, 'g', Buffer.from('x')),
       selectGroupSql(t, 'g'),
@@ -258,9 +258,9 @@ describe('The MySQL/MariaDB result-store SQL, as text', () => {
   });
 
   it('reads nothing for no ids, and one statement per thousand ids', () => {
-    expect(selectTasksSql(t, [])).to.deep.equal([]);
+    expect(selectOutcomesSql(t, [])).to.deep.equal([]);
     const ids = Array.from({ length: 2500 }, (_, i) => `id-${i}`);
-    expect(selectTasksSql(t, ids).map((q) => q.values.length)).to.deep.equal([MYSQL_IN_LIST_CHUNK, MYSQL_IN_LIST_CHUNK, 500]);
+    expect(selectOutcomesSql(t, ids).map((q) => q.values.length)).to.deep.equal([MYSQL_IN_LIST_CHUNK, MYSQL_IN_LIST_CHUNK, 500]);
   });
 
   it('parses the UTC text the statements select, to the millisecond, and a zero date as null', () => {
@@ -480,7 +480,7 @@ for (const scheme of ID_SCHEMES) describe(`The MySQL/MariaDB result-store SQL, o
     it('reads 2,500 ids in three statements, and finds only those stored', async () => {
       const ids = Array.from({ length: 2500 }, (_, i) => `t-${i}`);
       await insertRows(c, t.task, t.taskSequence, ['task_id', 'status'], ids.slice(0, 2000).map((id) => [id, 'SUCCESS']));
-      const queries = selectTasksSql(t, ids);
+      const queries = selectOutcomesSql(t, ids);
       expect(queries).to.have.length(3);
       const rows = (await Promise.all(queries.map((q) => run(c, q)))).flat();
       expect(rows).to.have.length(2000);

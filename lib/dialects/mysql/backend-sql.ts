@@ -81,6 +81,8 @@ function utcText(column: string): string {
 }
 
 const TASK_SELECT = `task_id, status, result, ${utcText('date_done')} AS date_done, traceback, name, args, kwargs, worker, retries, queue`;
+/** The columns of an OutcomeRow. */
+const OUTCOME_SELECT = 'task_id, status, result, traceback';
 
 const MYSQL_IDENT = /^`(?:[^`]|``)+`$/;
 
@@ -227,7 +229,7 @@ export function selectTaskSql(t: MySqlBackendTables, taskId: string): SqlQuery {
   return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id = ?`, values: [taskId] };
 }
 
-/** Ids per statement in {@link selectTasksSql}. */
+/** Ids per statement in {@link selectOutcomesSql}. */
 export const MYSQL_IN_LIST_CHUNK = 1000;
 
 /**
@@ -237,11 +239,11 @@ export const MYSQL_IN_LIST_CHUNK = 1000;
  * long IN list can exceed the optimizer's range_optimizer_max_mem_size, after
  * which MySQL silently scans the whole table: a thousand stays far below it.
  */
-export function selectTasksSql(t: MySqlBackendTables, taskIds: readonly string[]): SqlQuery[] {
+export function selectOutcomesSql(t: MySqlBackendTables, taskIds: readonly string[]): SqlQuery[] {
   const queries: SqlQuery[] = [];
   for (let i = 0; i < taskIds.length; i += MYSQL_IN_LIST_CHUNK) {
     const chunk = taskIds.slice(i, i + MYSQL_IN_LIST_CHUNK);
-    queries.push({ text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id IN (${chunk.map(() => '?').join(', ')})`, values: [...chunk] });
+    queries.push({ text: `SELECT ${OUTCOME_SELECT} FROM ${t.task} WHERE task_id IN (${chunk.map(() => '?').join(', ')})`, values: [...chunk] });
   }
   return queries;
 }

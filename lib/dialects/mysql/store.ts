@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { CleanupCounts, GroupRow, ResultStore, StatementRunner, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
+import { CleanupCounts, GroupRow, ResultStore, StatementRunner, OutcomeRow, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
 import { firstSeenTableName } from '../../backend/tables';
 import type { Logger } from '../../logger';
 import type { SqlQuery } from '../../query';
@@ -60,9 +60,9 @@ export class MySqlStore implements ResultStore {
     return row && dated<TaskRow>(row);
   }
 
-  async readTasks(taskIds: readonly string[]): Promise<TaskRow[]> {
-    const rows: TaskRow[] = [];
-    for (const q of sql.selectTasksSql(this.tables, taskIds)) rows.push(...(await this.read<Dated<TaskRow>>('read tasks', q)).map((r) => dated<TaskRow>(r)));
+  async readOutcomes(taskIds: readonly string[]): Promise<OutcomeRow[]> {
+    const rows: OutcomeRow[] = [];
+    for (const q of sql.selectOutcomesSql(this.tables, taskIds)) rows.push(...(await this.read<OutcomeRow>('read tasks', q)));
     return rows;
   }
 

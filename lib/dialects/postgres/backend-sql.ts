@@ -32,6 +32,8 @@ const CUTOFF = `(${UTC_NOW} OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs
 const TASK_COLUMNS = 'task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue';
 const TASK_SELECT =
   "task_id, status, result, (date_done AT TIME ZONE 'UTC') AS date_done, traceback, name, args, kwargs, worker, retries, queue";
+/** The columns of an OutcomeRow. */
+const OUTCOME_SELECT = 'task_id, status, result, traceback';
 
 /**
  * One statement: an upsert on the task_id key (so concurrent stores of one id
@@ -92,9 +94,9 @@ export function selectTaskSql(t: BackendTables, taskId: string): SqlQuery {
   return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id::text OPERATOR(pg_catalog.=) $1::text`, values: [taskId] };
 }
 
-/** One query for any number of tasks: what group joins and batched wake-ups use. */
-export function selectTasksSql(t: BackendTables, taskIds: readonly string[]): SqlQuery {
-  return { text: `SELECT ${TASK_SELECT} FROM ${t.task} WHERE task_id::text OPERATOR(pg_catalog.=) ANY ($1::text[])`, values: [taskIds] };
+/** One query for any number of tasks' outcomes (see OutcomeRow): what group joins and batched wake-ups use. */
+export function selectOutcomesSql(t: BackendTables, taskIds: readonly string[]): SqlQuery {
+  return { text: `SELECT ${OUTCOME_SELECT} FROM ${t.task} WHERE task_id::text OPERATOR(pg_catalog.=) ANY ($1::text[])`, values: [taskIds] };
 }
 
 export function deleteTaskSql(t: BackendTables, taskId: string): SqlQuery {

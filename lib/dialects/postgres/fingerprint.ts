@@ -22,7 +22,8 @@ import { releaseSavepointSql, rollbackToSavepointSql, savepointSql } from './syn
 /** Bumped whenever what the fingerprint covers changes, so an older record never matches. */
 // 3: the wake-up functions became SECURITY DEFINER with a fixed search_path; a new format makes every
 // database take one full sync, which replaces the older functions (the catalog hash does not cover function bodies).
-const FINGERPRINT_FORMAT = 3;
+// 4: the unregister function became plpgsql, one DELETE per id on the primary key (same reason).
+const FINGERPRINT_FORMAT = 4;
 
 /** Fields whose value is an object or a function and still becomes DDL: a default such as `() => "now()"`, an enum, a view's query. */
 const DDL_VALUE_FIELDS = new Set(['default', 'type', 'expression', 'enum', 'onUpdate', 'asExpression']);

@@ -1,6 +1,6 @@
 import type { Client, ClientConfig } from 'pg';
 import type { DataSource } from 'typeorm';
-import { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
+import { CleanupCounts, GroupRow, PushWakeups, ResultStore, StatementRunner, OutcomeRow, StoreParams, TaskRow, cleanupInBatches } from '../../backend/store';
 import { GroupEntityClass, ResolvedTables, TaskEntityClass, resolveTables } from '../../backend/tables';
 import { DatabaseError, ForeignObjectError, MissingTableError, ResultBackendError } from '../../errors';
 import type { Logger } from '../../logger';
@@ -105,8 +105,8 @@ export class PostgresStore implements ResultStore {
     return row;
   }
 
-  async readTasks(taskIds: readonly string[]): Promise<TaskRow[]> {
-    return this.read<TaskRow>('read tasks', sql.selectTasksSql(this.tables, taskIds));
+  async readOutcomes(taskIds: readonly string[]): Promise<OutcomeRow[]> {
+    return this.read<OutcomeRow>('read tasks', sql.selectOutcomesSql(this.tables, taskIds));
   }
 
   /**
