@@ -106,8 +106,8 @@ export async function storeThroughput(ctx: BenchContext): Promise<void> {
           ours: `${ours.toFixed(0)}/s (nobody waits); ${waited.toFixed(0)}/s (a waiter on every task)`,
           baseline: `raw upsert ${raw.toFixed(0)}/s; raw upsert + NOTIFY ${notifying.toFixed(0)}/s (${notifyingWaited.toFixed(0)}/s with the same waiter)`,
           ratio: `${ratio(ours / raw)} (waited: ${ratio(waited / raw)}; ${ratio(waited / notifyingWaited)} of NOTIFY-every-store with its waiter)`,
-          target: c === 16 ? '≥ 0.9× raw; waited ≥ 0.6× raw' : '≥ 0.9× raw, nobody waiting',
-          met: ours / raw >= 0.9 && (c !== 16 || waited / raw >= 0.6),
+          target: `≥ 0.9× raw; waited ${c === 16 ? '≥ 0.6× raw and ' : ''}no worse than NOTIFY-every-store with its waiter`,
+          met: ours / raw >= 0.9 && waited >= notifyingWaited && (c !== 16 || waited / raw >= 0.6),
         });
       }
     }),
