@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { EntitySubscriberInterface, EventSubscriber, Logger } from 'typeorm';
+import { DataSourceOptions, EntitySubscriberInterface, EventSubscriber, Logger } from 'typeorm';
 import { DatabaseError } from '../../lib';
 import { openBackend, rejection } from '../support/backend';
-import { connect, query } from '../support/pg-client';
+import { connect, query, waitUntilBlocked } from '../support/pg-client';
 import { useTestDatabase } from '../support/database';
 
 /** A TypeORM logger that records what it is given, as a user's logger would see it. */
@@ -60,14 +60,16 @@ describe("The backend's statements on PostgreSQL: straight to the driver's pool,
 
   it('a failing statement reaches logQueryError and comes back as a DatabaseError around TypeORM’s QueryFailedError; a slow one reaches logQuerySlow', async () => {
     const logger = new RecordingLogger();
-    const f = await openBackend(db.current().url, {}, { logger, maxQueryExecutionTime: 1 });
+    const f = await openBackend(db.current().url, {}, { logger, maxQueryExecutionTime: 1, applicationName: 'trb-test-slow-store' } as Partial<DataSourceOptions>);
     try {
       await f.backend.markAsDone('before', 1);
-      // Slow by force: the store waits on a row lock another session holds, and gets it 50 ms later.
+      // Slow by force: the store waits on a row lock another session holds, and gets it 50 ms after
+      // it is seen waiting (counted from the call, the 50 ms could include the statement's own start).
       const holder = await connect(db.current().url);
       try {
         await holder.query("BEGIN; SELECT 1 FROM celery_taskmeta WHERE task_id = 'before' FOR UPDATE");
         const store = f.backend.markAsDone('before', 2);
+        await waitUntilBlocked(db.current().url, 'trb-test-slow-store');
         await new Promise((r) => setTimeout(r, 50));
         await holder.query('COMMIT');
         await store;
