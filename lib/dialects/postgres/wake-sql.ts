@@ -155,8 +155,8 @@ INSERT INTO ${interests} (task_id, pid) SELECT DISTINCT i, pg_catalog.pg_backend
     // With ids: drops this session's interests in them. With NULL: drops the interests of sessions that are gone (a killed process).
     // One DELETE per id, on the whole primary key: the table is never analyzed when it matters (it fills
     // and drains in seconds), and without statistics PostgreSQL planned "task_id = ANY (ids)" as a scan
-    // of the whole table. With a waiter on every task the LISTEN connection's backend then spent
-    // 1.9 ms per batched removal, more CPU per store than the writer's own statement.
+    // of the whole table: 1.9 ms per batched removal, and with a waiter on every task the LISTEN
+    // connection's backend used 70 µs of CPU per store, against 25 µs for a listener that only listens.
     unregister: {
       signature: fn(n.unregisterFunction, 'text[]'),
       returns: 'void',
