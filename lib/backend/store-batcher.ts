@@ -78,7 +78,9 @@ export class StoreBatcher {
 
   private pump(): void {
     while (this.inFlight < this.options.maxInFlight && this.launch());
-    if (this.queue.length > 0 && !this.timer) {
+    // Only stores waiting for a slot need the timer. With a slot free, what stays queued waits for a
+    // running statement of its own task, and goes when that ends (launch's finally pumps).
+    if (this.queue.length > 0 && this.inFlight >= this.options.maxInFlight && !this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.launch();
